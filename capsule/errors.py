@@ -1,0 +1,45 @@
+"""The one exception family of capsule, and the exit codes the CLI maps it to."""
+
+from __future__ import annotations
+
+# Exit codes, documented in README.md and `capsule --help`; they follow diff(1).
+EXIT_OK = 0
+EXIT_DIFFERS = 1  # verification mismatch, or audit findings at the failing level
+EXIT_BAD_INPUT = 2  # bad input or usage, a tampered capsule
+EXIT_ENVIRONMENT = 3  # the machine lacks something: no Docker engine, no base image
+
+
+class CapsuleError(Exception):
+    """A problem the user can act on: what happened, and a hint saying what to do next."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PlanError(CapsuleError):
+    """The analysis folder or its capsule.toml cannot be turned into a plan."""
+
+
+class StepFailed(CapsuleError):
+    """A step of the analysis exited non-zero while capsule ran it."""
+
+
+class LockError(CapsuleError):
+    """The packages that ran cannot be pinned, fetched or built into wheels."""
+
+
+class ManifestError(CapsuleError):
+    """A capsule.json is missing, malformed, of an unknown format, or does not match its files."""
+
+
+class EnvironmentProblem(CapsuleError):
+    """The machine lacks something capsule needs (a Docker engine, a base image, a tool)."""
+
+    exit_code = EXIT_ENVIRONMENT

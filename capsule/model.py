@@ -1,0 +1,196 @@
+"""The plain data that flows between capsule's steps: frozen dataclasses, no I/O.
+
+The Manifest at the bottom is the one contract between `capsule build` and `capsule verify`;
+docs/capsule-format.md describes every field. Collections are tuples, sorted where order carries
+no meaning, so the same analysis always gives the same manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FORMAT_VERSION = 1
+
+StepKind = Literal["script", "notebook", "command"]
+FileRole = Literal["code", "data", "other"]
+OnDiskStatus = Literal["identical", "metadata-only", "stale", "missing", "not-declared"]
+Severity = Literal["error", "warning", "info"]
+PinSource = Literal["index", "built"]
+
+
+# ── the plan: what to run, what is data, what are outputs ─────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the analysis, run in order from the analysis root.
+
+    `script` and `notebook` steps name a file relative to the root and run with the analysis'
+    Python; a `command` step is an argv list run as it is (`python` in it means the analysis'
+    Python).
+    """
+
+    name: str
+    kind: StepKind
+    path: str = ""  # script or notebook, relative POSIX path; "" for a command
+    args: tuple[str, ...] = ()  # arguments of a script, or the whole argv of a command
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `capsule build` does with an analysis folder: from capsule.toml or detected."""
+
+    title: str
+    steps: tuple[Step, ...]
+    data: tuple[str, ...]  # glob patterns of input data, relative to the root
+    outputs: tuple[str, ...]  # glob patterns of outputs; removed from the scratch copy first
+    exclude: tuple[str, ...]  # glob patterns never copied into the capsule
+    authors: tuple[str, ...] = ()
+    python: str = ""  # interpreter the steps run with; "" means the one running capsule
+    source_date_epoch: int | None = None  # pinned by the author; else the git commit time
+    origin: Literal["capsule.toml", "detected"] = "detected"
+
+
+# ── files and what the run did ────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file of the analysis as packaged in work/: its checksum taken before any step ran."""
+
+    path: str  # relative POSIX path inside the analysis
+    sha256: str
+    size: int
+    role: FileRole
+
+
+@dataclass(frozen=True)
+class OutputEntry:
+    """A file the build's own run wrote: the reference verify compares against."""
+
+    path: str  # relative POSIX path inside the analysis (and inside expected/)
+    sha256: str
+    size: int
+    step: str  # name of the step that last wrote it
+    on_disk: OnDiskStatus  # the author's own copy compared with this one
+    on_disk_note: str = ""  # why, when not identical ("CreationDate differs", …)
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """The record of one step as the build ran it."""
+
+    name: str
+    argv: tuple[str, ...]  # as run, with the analysis' Python written as `python`
+    exit_code: int
+    started_at: str  # ISO 8601, UTC
+    duration_s: float
+    log_stdout: str  # path inside the capsule, under logs/
+    log_stderr: str
+    wrote: tuple[str, ...]  # paths created or modified by this step
+    removed: tuple[str, ...] = ()  # paths the step deleted
+    changed_inputs: tuple[str, ...] = ()  # files of work/ (code, data) the step modified
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something that threatens reproducibility, said where it is and how to fix it."""
+
+    check: str  # stable id, e.g. "step-modifies-input"
+    severity: Severity
+    message: str
+    location: str = ""  # "path:line", a step name, or ""
+    fix: str = ""
+
+
+# ── software ──────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One distribution of the lock, at the version installed where the analysis ran."""
+
+    name: str  # canonical (PEP 503) name
+    version: str
+    source: PinSource  # "index": from the package index; "built": a wheel built from local source
+    wheel: str  # file name under wheels/
+    wheel_sha256: str
+    imported: bool  # a module of it was imported during the run (else it is a requirement)
+    origin: str = ""  # for built pins: the source folder or URL it was built from
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The closure of the distributions that ran, pinned and hash-locked."""
+
+    python_version: str  # X.Y.Z of the analysis' interpreter
+    pins: tuple[Pin, ...]  # sorted by name
+    imported_modules: tuple[str, ...]  # top-level modules imported during the run, sorted
+    tool: str  # what wrote requirements.lock, e.g. "pip-tools 7.6.2"
+
+
+# ── where and how it ran ──────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class GitState:
+    """The git state of the analysis folder when the build started."""
+
+    commit: str
+    branch: str  # "" when HEAD is detached
+    dirty: bool  # uncommitted changes or untracked files under the analysis folder
+    commit_time: int  # seconds since the epoch
+    untracked: tuple[str, ...] = ()  # relative to the analysis root, sorted
+    modified: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The machine, the person and the time of the build's run: who, when, where."""
+
+    python_version: str
+    python_implementation: str
+    os: str  # e.g. "Linux-6.1.0-x86_64-with-glibc2.36"
+    os_release: str  # e.g. "Debian GNU/Linux 12 (bookworm)", "" if unknown
+    architecture: str
+    cpu_model: str
+    cpu_cores_logical: int
+    cpu_cores_physical: int
+    memory_bytes: int
+    hostname: str
+    user: str
+    started_at: str  # ISO 8601, UTC
+    finished_at: str
+    git: GitState | None
+    env_vars: tuple[tuple[str, str], ...]  # sorted; values outside the allowlist are redacted
+
+
+@dataclass(frozen=True)
+class Determinism:
+    """The environment every step runs under, at build and at verify alike."""
+
+    env: tuple[tuple[str, str], ...]  # sorted name/value pairs, without paths
+    source_date_epoch_from: Literal["capsule.toml", "git commit", "default"]
+
+
+# ── the manifest ──────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """capsule.json: the single source of truth of a capsule (see docs/capsule-format.md)."""
+
+    format: int
+    capsule_version: str
+    name: str
+    plan: Plan
+    determinism: Determinism
+    environment: Environment
+    lock: Lock
+    base_image: str
+    files: tuple[FileEntry, ...]  # work/: code, data and other files, sorted by path
+    outputs: tuple[OutputEntry, ...]  # expected/: sorted by path
+    steps: tuple[StepRun, ...]  # in the order they ran
+    capsule_files: tuple[FileEntry, ...]  # the generated files beside work/ and expected/
+    findings: tuple[Finding, ...] = field(default=())
