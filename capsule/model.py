@@ -17,6 +17,7 @@ FileRole = Literal["code", "data", "other"]
 OnDiskStatus = Literal["identical", "metadata-only", "stale", "missing", "not-declared"]
 Severity = Literal["error", "warning", "info"]
 PinSource = Literal["index", "built"]
+EpochOrigin = Literal["capsule.toml", "git commit", "default"]
 
 
 # ── the plan: what to run, what is data, what are outputs ─────────────────────────────────
@@ -171,7 +172,7 @@ class Determinism:
     """The environment every step runs under, at build and at verify alike."""
 
     env: tuple[tuple[str, str], ...]  # sorted name/value pairs, without paths
-    source_date_epoch_from: Literal["capsule.toml", "git commit", "default"]
+    source_date_epoch_from: EpochOrigin
 
 
 # ── the manifest ──────────────────────────────────────────────────────────────────────────

@@ -1,0 +1,308 @@
+"""The plan of an analysis: its steps, data and outputs, read from capsule.toml or detected."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from capsule.errors import PlanError
+from capsule.hashing import matches, walk
+from capsule.model import Plan, Step
+
+PLAN_FILE = "capsule.toml"
+
+ANALYSIS_KEYS = ("title", "authors", "python", "source_date_epoch")
+FILES_KEYS = ("data", "outputs", "exclude")
+STEP_KEYS = ("name", "script", "notebook", "command", "args")
+TOP_KEYS = ("analysis", "files", "steps")
+
+DATA_FOLDERS = ("data", "raw", "input", "inputs", "dataset", "datasets")
+OUTPUT_FOLDERS = ("figures", "figs", "plots", "tables", "results", "output", "outputs", "out")
+DATA_SUFFIXES = (
+    ".csv",
+    ".tsv",
+    ".json",
+    ".parquet",
+    ".xlsx",
+    ".xls",
+    ".npy",
+    ".npz",
+    ".h5",
+    ".hdf5",
+    ".nc",
+    ".feather",
+    ".pkl",
+    ".sav",
+    ".dta",
+    ".txt",
+    ".zip",
+    ".gz",
+)
+# Folders that hold tests or tooling, not steps of the analysis.
+NOT_STEP_FOLDERS = ("tests", "test", "docs", "examples", "build", "dist")
+ENTRY_SCRIPTS = ("run_all.py", "main.py", "run.py", "analysis.py")
+
+_NUMBERED = re.compile(r"^(\d+)[^\d]")
+
+
+def load(root: Path) -> Plan:
+    """The plan of the analysis at root: its capsule.toml if there is one, else the detected one."""
+    check_root(root)
+    if (root / PLAN_FILE).is_file():
+        return read_toml(root)
+    return detect(root)
+
+
+def check_root(root: Path) -> None:
+    """Refuse a path that is not a folder, or an empty one, with a hint."""
+    if not root.exists():
+        raise PlanError(f"{root} does not exist", hint="give the folder of the analysis")
+    if not root.is_dir():
+        raise PlanError(
+            f"{root} is not a folder",
+            hint="capsule works on the folder that holds the analysis' scripts and data",
+        )
+    if next(iter(walk(root)), None) is None:
+        raise PlanError(f"{root} is empty", hint="point capsule at the analysis folder itself")
+
+
+def read_toml(root: Path) -> Plan:
+    """Read and validate root/capsule.toml."""
+    path = root / PLAN_FILE
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise PlanError(f"{path} is not valid TOML: {error}", hint="fix the syntax") from error
+    _refuse_unknown(doc, TOP_KEYS, PLAN_FILE)
+    analysis = _table(doc, "analysis")
+    files = _table(doc, "files")
+    _refuse_unknown(analysis, ANALYSIS_KEYS, "[analysis]")
+    _refuse_unknown(files, FILES_KEYS, "[files]")
+    raw_steps = doc.get("steps", [])
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise PlanError(
+            f"{path} lists no [[steps]]",
+            hint="add at least one [[steps]] table with script, notebook or command",
+        )
+    steps = tuple(_step(root, raw, index) for index, raw in enumerate(raw_steps, start=1))
+    _refuse_duplicate_names(steps)
+    epoch = analysis.get("source_date_epoch")
+    if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0):
+        raise PlanError(
+            "[analysis] source_date_epoch must be a whole number of seconds since 1970",
+            hint="for example source_date_epoch = 1700000000, or remove it to use the git commit time",
+        )
+    return Plan(
+        title=_str(analysis, "title", "[analysis]") or root.resolve().name,
+        authors=_str_list(analysis, "authors", "[analysis]"),
+        python=_str(analysis, "python", "[analysis]"),
+        source_date_epoch=epoch,
+        steps=steps,
+        data=_str_list(files, "data", "[files]"),
+        outputs=_str_list(files, "outputs", "[files]"),
+        exclude=_str_list(files, "exclude", "[files]"),
+        origin="capsule.toml",
+    )
+
+
+def detect(root: Path) -> Plan:
+    """Propose a plan from the folder's layout: numbered scripts and notebooks, or a Makefile."""
+    check_root(root)
+    files = list(walk(root))
+    steps = _detect_steps(root, files)
+    if not steps:
+        raise PlanError(
+            f"found no steps to run in {root}",
+            hint=(
+                "number the scripts and notebooks in the order they run (01_clean.py, "
+                "02_plot.ipynb), add a Makefile, or run `capsule init` and list the steps "
+                "in capsule.toml"
+            ),
+        )
+    outputs = tuple(f"{name}/**" for name in OUTPUT_FOLDERS if (root / name).is_dir())
+    data_folders = [name for name in DATA_FOLDERS if (root / name).is_dir()]
+    loose_data = [
+        rel
+        for rel in files
+        if "/" not in rel and rel.endswith(DATA_SUFFIXES) and rel not in ("requirements.txt",)
+    ]
+    return Plan(
+        title=_readme_title(root) or root.resolve().name,
+        steps=tuple(steps),
+        data=tuple(f"{name}/**" for name in data_folders) + tuple(loose_data),
+        outputs=outputs,
+        exclude=(),
+        origin="detected",
+    )
+
+
+def _detect_steps(root: Path, files: list[str]) -> list[Step]:
+    """Steps in the order the folder suggests."""
+    if (root / "Makefile").is_file():
+        return [Step(name="make", kind="command", args=("make",))]
+    numbered: list[tuple[int, str]] = []
+    for rel in files:
+        name = rel.rsplit("/", 1)[-1]
+        top = rel.split("/", 1)[0] if "/" in rel else ""
+        if top in NOT_STEP_FOLDERS or not rel.endswith((".py", ".ipynb")):
+            continue
+        match = _NUMBERED.match(name)
+        if match:
+            numbered.append((int(match.group(1)), rel))
+    if numbered:
+        return [_step_for_file(rel) for _number, rel in sorted(numbered)]
+    for entry in ENTRY_SCRIPTS:
+        if (root / entry).is_file():
+            return [_step_for_file(entry)]
+    return []
+
+
+def _step_for_file(rel: str) -> Step:
+    """A script or notebook step named after its file."""
+    kind = "notebook" if rel.endswith(".ipynb") else "script"
+    return Step(name=Path(rel).stem, kind=kind, path=rel)
+
+
+def _readme_title(root: Path) -> str:
+    """The first Markdown heading of the folder's README, if any."""
+    for name in ("README.md", "readme.md", "README.markdown"):
+        readme = root / name
+        if readme.is_file():
+            for line in readme.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return ""
+
+
+def _step(root: Path, raw: object, index: int) -> Step:
+    """Validate one [[steps]] table."""
+    where = f"step {index} of {PLAN_FILE}"
+    if not isinstance(raw, dict):
+        raise PlanError(f"{where} is not a table", hint="write each step as a [[steps]] table")
+    _refuse_unknown(raw, STEP_KEYS, where)
+    kinds = [key for key in ("script", "notebook", "command") if key in raw]
+    if len(kinds) != 1:
+        raise PlanError(
+            f"{where} must have exactly one of script, notebook or command (has {kinds or 'none'})",
+            hint='for example script = "scripts/01_clean.py"',
+        )
+    kind = kinds[0]
+    if kind == "command":
+        command = raw["command"]
+        argv = tuple(shlex.split(command)) if isinstance(command, str) else command
+        if not argv or not all(isinstance(part, str) for part in argv):
+            raise PlanError(f"{where}: command must be a string or a list of strings")
+        if "args" in raw:
+            raise PlanError(f"{where}: args goes with script; put them in the command")
+        return Step(name=str(raw.get("name") or argv[0]), kind="command", args=tuple(argv))
+    rel = raw[kind]
+    if not isinstance(rel, str) or not rel:
+        raise PlanError(f"{where}: {kind} must be a path relative to the analysis folder")
+    _check_step_file(root, rel, kind, where)
+    args = raw.get("args", [])
+    if kind == "notebook" and args:
+        raise PlanError(f"{where}: a notebook step takes no args")
+    if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
+        raise PlanError(f"{where}: args must be a list of strings", hint='args = ["--seed", "1"]')
+    name = raw.get("name") or Path(rel).stem
+    return Step(name=str(name), kind=kind, path=Path(rel).as_posix(), args=tuple(args))
+
+
+def _check_step_file(root: Path, rel: str, kind: str, where: str) -> None:
+    """The file of a script or notebook step exists inside the analysis, and a notebook parses."""
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise PlanError(
+            f"{where}: {rel} is not inside the analysis folder",
+            hint="give the path relative to the folder that holds capsule.toml",
+        )
+    path = root / rel
+    if not path.is_file():
+        raise PlanError(
+            f"{where}: {kind} {rel} does not exist",
+            hint=f"check the path, relative to {root}",
+        )
+    if kind == "notebook":
+        check_notebook(path, rel)
+
+
+def check_notebook(path: Path, rel: str) -> None:
+    """Refuse a notebook that is not valid JSON with cells."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise PlanError(
+            f"notebook {rel} is not valid JSON: {error}",
+            hint="open it in Jupyter and save it again, or restore it from version control",
+        ) from error
+    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
+        raise PlanError(f"notebook {rel} has no cells", hint="is it really a Jupyter notebook?")
+
+
+def _refuse_duplicate_names(steps: tuple[Step, ...]) -> None:
+    seen: set[str] = set()
+    for step in steps:
+        if step.name in seen:
+            raise PlanError(
+                f"two steps are named {step.name!r} in {PLAN_FILE}",
+                hint="give each step its own name = ...",
+            )
+        seen.add(step.name)
+
+
+def _refuse_unknown(table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise PlanError(
+            f"unknown key {unknown[0]!r} in {where}",
+            hint=f"the keys {where} takes are: {', '.join(known)}",
+        )
+
+
+def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise PlanError(f"{key} in {PLAN_FILE} must be a table", hint=f"write it as [{key}]")
+    return value
+
+
+def _str(table: dict[str, Any], key: str, where: str) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise PlanError(f"{key} in {where} must be a string")
+    return value
+
+
+def _str_list(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise PlanError(f"{key} in {where} must be a list of strings", hint=f'{key} = ["data/**"]')
+    return tuple(value)
+
+
+def is_output(rel: str, plan: Plan) -> bool:
+    """Whether a relative path is declared an output by the plan."""
+    return matches(rel, plan.outputs)
+
+
+def propose(root: Path, *, force: bool = False, write: bool = True) -> tuple[Plan, str]:
+    """Detect the plan of root and render it as capsule.toml; write it unless asked not to.
+
+    An existing capsule.toml is never overwritten without force.
+    """
+    from capsule.render import render
+
+    detected = detect(root)
+    text = render("capsule.toml.j2", plan=detected)
+    target = root / PLAN_FILE
+    if write:
+        if target.exists() and not force:
+            raise PlanError(
+                f"{target} already exists",
+                hint="edit it, or pass --force to replace it with a new proposal",
+            )
+        target.write_text(text, encoding="utf-8")
+    return detected, text

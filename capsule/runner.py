@@ -1,0 +1,178 @@
+"""Run the steps of a plan in a scratch copy, under the determinism environment, and see what
+each one wrote by comparing snapshots of the tree before and after it."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from capsule import process
+from capsule.environment import now_iso
+from capsule.errors import StepFailed
+from capsule.hashing import Snapshot, Stat, diff, snapshot
+from capsule.model import Determinism, Step, StepRun
+
+NOTEBOOK_RUNNER = "_capsule_notebook"
+PYTHON_NAMES = ("python", "python3")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where one run happens: the tree it runs in and the folders around it."""
+
+    work: Path  # the scratch copy the steps run in (never the author's folder)
+    runtime: Path  # capsule's runtime folder, put on PYTHONPATH
+    matplotlibrc: Path
+    config: Path  # fresh matplotlib, Jupyter and IPython config folders
+    logs: Path  # stdout and stderr of each step
+    trace: Path  # per-process records of imported modules
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run did: a record per step, the final snapshot and who last wrote each path."""
+
+    steps: tuple[StepRun, ...]
+    final: Snapshot
+    writer: Mapping[str, str]  # path -> name of the last step that wrote it
+
+
+def step_argv(step: Step, python: str) -> tuple[str, ...]:
+    """The argv a step runs as; `python` stands for the analysis' interpreter."""
+    if step.kind == "script":
+        return (python, step.path, *step.args)
+    if step.kind == "notebook":
+        return (python, "-m", NOTEBOOK_RUNNER, step.path)
+    argv = step.args
+    if argv and argv[0] in PYTHON_NAMES:
+        return (python, *argv[1:])
+    return argv
+
+
+def log_name(index: int, step: Step) -> str:
+    """The base name of a step's log files: its position and a file-safe form of its name."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", step.name).strip("-") or "step"
+    return f"{index:02d}-{slug}"
+
+
+def step_environment(
+    determinism: Determinism, paths: RunPaths, python: str, host: Mapping[str, str]
+) -> dict[str, str]:
+    """The whole environment of a step: nothing of the host's but PATH, HOME and the user.
+
+    Secrets and settings of the author's shell never reach the analysis, so a dependency on
+    them shows at build time instead of in a reviewer's rerun.
+    """
+    python_dir = str(Path(python).parent)
+    env = {
+        "PATH": os.pathsep.join(part for part in (python_dir, host.get("PATH", "")) if part),
+        **{name: host[name] for name in ("HOME", "USER", "LOGNAME", "TMPDIR") if name in host},
+        **dict(determinism.env),
+        "MATPLOTLIBRC": str(paths.matplotlibrc),
+        "MPLCONFIGDIR": str(paths.config / "matplotlib"),
+        "JUPYTER_CONFIG_DIR": str(paths.config / "jupyter"),
+        "JUPYTER_DATA_DIR": str(paths.config / "jupyter-data"),
+        "JUPYTER_RUNTIME_DIR": str(paths.config / "jupyter-runtime"),
+        "IPYTHONDIR": str(paths.config / "ipython"),
+        "PYTHONPATH": str(paths.runtime),
+        "CAPSULE_TRACE_DIR": str(paths.trace),
+        "CAPSULE_LOG_DIR": str(paths.logs),
+    }
+    return env
+
+
+def run_steps(
+    steps: tuple[Step, ...],
+    *,
+    paths: RunPaths,
+    python: str,
+    determinism: Determinism,
+    packaged: Snapshot,
+    host: Mapping[str, str],
+    on_step: Callable[[int, Step], None] = lambda _i, _s: None,
+) -> RunResult:
+    """Run every step in order in paths.work; stop with StepFailed at the first that fails.
+
+    `packaged` is the snapshot of the tree before any step ran: a step that modifies one of
+    those files is changing its own inputs, which the record says.
+    """
+    for folder in (paths.logs, paths.trace, paths.config):
+        folder.mkdir(parents=True, exist_ok=True)
+    env = step_environment(determinism, paths, python, host)
+    current = dict(packaged)
+    writer: dict[str, str] = {}
+    records: list[StepRun] = []
+    for index, step in enumerate(steps, start=1):
+        on_step(index, step)
+        argv = step_argv(step, python)
+        log = log_name(index, step)
+        started_at, start = now_iso(), time.monotonic()
+        done = process.run(
+            argv,
+            cwd=paths.work,
+            env=env,
+            check=False,
+            stdout_path=paths.logs / f"{log}.stdout",
+            stderr_path=paths.logs / f"{log}.stderr",
+        )
+        duration = time.monotonic() - start
+        if done.returncode != 0:
+            raise _failure(step, done.returncode, paths.logs / f"{log}.stderr")
+        after = snapshot(paths.work, previous=current)
+        change = diff(current, after)
+        for path in change.written:
+            writer[path] = step.name
+        for path in change.removed:
+            writer.pop(path, None)
+        records.append(
+            StepRun(
+                name=step.name,
+                argv=_portable(argv, python),
+                exit_code=done.returncode,
+                started_at=started_at,
+                duration_s=round(duration, 3),
+                log_stdout=f"logs/{log}.stdout",
+                log_stderr=f"logs/{log}.stderr",
+                wrote=change.written,
+                removed=change.removed,
+                changed_inputs=tuple(
+                    path for path in change.modified + change.removed if path in packaged
+                ),
+            )
+        )
+        current = after
+    return RunResult(steps=tuple(records), final=current, writer=writer)
+
+
+def outputs_of(result: RunResult, packaged: Snapshot) -> dict[str, Stat]:
+    """The files the run left that were not packaged as they are: new or changed ones."""
+    return {
+        path: stat
+        for path, stat in result.final.items()
+        if path not in packaged or packaged[path].sha256 != stat.sha256
+    }
+
+
+def _portable(argv: tuple[str, ...], python: str) -> tuple[str, ...]:
+    """The argv as recorded: the interpreter's local path written as `python`."""
+    return tuple("python" if part == python else part for part in argv)
+
+
+def _failure(step: Step, code: int, stderr_log: Path) -> StepFailed:
+    """The error for a failed step: its name, exit code and the end of its stderr."""
+    tail = process.stderr_tail(stderr_log.read_text(encoding="utf-8", errors="replace"))
+    hint = "fix the step and build again; its full output is in the step's log"
+    if "ModuleNotFoundError" in tail:
+        hint = (
+            "the step's Python lacks a package: install it there, or point capsule at the "
+            "interpreter the analysis uses with --python PATH (or python = ... in capsule.toml)"
+        )
+    return StepFailed(
+        f"step {step.name!r} failed with exit code {code}"
+        + (f"; the end of its stderr:\n{tail}" if tail else " and wrote nothing to stderr"),
+        hint=hint,
+    )
