@@ -355,8 +355,9 @@ def _findings(
                     fix="write results to new files; the capsule keeps the original bytes",
                 )
             )
+    changed_inputs = {rel for step in result.steps for rel in step.changed_inputs}
     for entry in outputs:
-        if entry.on_disk == "stale":
+        if entry.on_disk == "stale" and entry.path not in changed_inputs:
             found.append(
                 Finding(
                     check="stale-output",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +17,16 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "paper_figures"
 
 MakeProject = Callable[[Mapping[str, str | bytes]], Path]
+
+
+@dataclass(frozen=True)
+class BuiltExample:
+    """The example's capsule, with snapshots of the example folder before and after the build."""
+
+    path: Path
+    summary: Any
+    source_before: Any
+    source_after: Any
 
 
 def write_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
@@ -36,3 +49,31 @@ def make_project(tmp_path: Path) -> MakeProject:
         return write_tree(tmp_path / "analysis", files)
 
     return make
+
+
+# A secret planted in the environment while the example's capsule is built: it must appear
+# nowhere in the capsule.
+PLANTED_SECRET = ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-planted-by-the-tests-K7MDENG")
+
+
+@pytest.fixture(scope="session")
+def example_capsule(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltExample]:
+    """The example analysis built once per session (about a minute and a half)."""
+    from capsule.build import BuildOptions, build
+    from capsule.hashing import snapshot
+
+    out = tmp_path_factory.mktemp("example") / "paper_figures.capsule"
+    before = snapshot(EXAMPLE)
+    name, value = PLANTED_SECRET
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        summary = build(BuildOptions(source=EXAMPLE, output=out))
+    finally:
+        if old is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = old
+    yield BuiltExample(
+        path=out, summary=summary, source_before=before, source_after=snapshot(EXAMPLE)
+    )

@@ -1,7 +1,8 @@
 """Run a notebook step: `python -m _capsule_notebook NOTEBOOK`, from the analysis root.
 
-The notebook runs top to bottom in a fresh kernel of the kind its metadata names, with the
-current folder as its working directory, so its relative paths mean what a script's would.
+The notebook runs top to bottom in a fresh kernel of the kind its metadata names, with its own
+folder as the working directory, as Jupyter runs it, so its relative paths mean what they meant
+to the author.
 The notebook file itself is never rewritten; with CAPSULE_LOG_DIR set, the executed copy is
 stored there. A failing cell ends the step with exit code 1 and the cell's error on stderr.
 """
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> int:
         kernel_name=kernel,
         timeout=None,
         record_timing=False,
-        resources={"metadata": {"path": os.getcwd()}},
+        resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}},
     )
     status = 0
     try:

@@ -1,0 +1,200 @@
+"""Compare an expected output with a rebuilt one: SHA-256 decides, a comparator explains.
+
+The verdict is bit-for-bit: equal SHA-256 digests are "identical" and nothing else is. When the
+bytes differ, the comparator registered for the file's suffix in COMPARATORS says how they
+differ (pixels, cells, lines, volatile metadata). An explanation never turns a difference into
+"identical"; at best it is "metadata-only" (only volatile metadata the comparator names differs)
+or "within-tolerance" (a tolerance was given and the numbers or pixels are within it).
+
+Adding a comparator: write `compare/<kind>.py` with a `compare()` of the Comparator signature
+that never raises on malformed input, register its suffixes below, and add
+`tests/compare/test_<kind>.py` with real file pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Literal, Protocol
+
+from capsule.errors import CapsuleError
+
+Verdict = Literal["identical", "metadata-only", "within-tolerance", "differs"]
+
+HASH_CHUNK = 1 << 20  # stream files through SHA-256 in 1 MiB chunks
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far numbers (rtol, atol) and images (atol per channel, a pixel budget) may drift."""
+
+    rtol: float = 0.0  # CSV: |actual - expected| <= atol + rtol * |expected|, as numpy.isclose
+    atol: float = 0.0  # CSV: absolute; PNG: largest channel delta (0-255) that is not counted
+    pixels: int = 0  # PNG: how many pixels may differ by more than atol
+
+    def __post_init__(self) -> None:
+        values = (self.rtol, self.atol, float(self.pixels))
+        if any(not math.isfinite(v) or v < 0 for v in values):
+            raise CapsuleError(
+                f"invalid tolerance rtol={self.rtol} atol={self.atol} pixels={self.pixels}",
+                hint="tolerances are finite numbers >= 0",
+            )
+
+    @property
+    def exact(self) -> bool:
+        """True when no tolerance was given, so nothing can be within-tolerance."""
+        return self.rtol == 0 and self.atol == 0 and self.pixels == 0
+
+
+EXACT = Tolerance()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    """The verdict on one output and the comparator's explanation of it."""
+
+    path: str  # relative POSIX path of the output
+    verdict: Verdict
+    reason: str  # one line, for a terminal table
+    details: tuple[str, ...] = ()  # more lines: a diff excerpt, the differing cells, ...
+    volatile: tuple[str, ...] = ()  # volatile metadata that differs, e.g. "PDF CreationDate"
+    artifacts: tuple[str, ...] = ()  # files written, e.g. a PNG difference image
+    comparator: str  # which comparator explained it ("sha256" when the bytes are identical)
+
+
+class Comparator(Protocol):
+    """A function that explains how two files with different bytes differ; it never raises."""
+
+    def __call__(
+        self,
+        expected: Path,
+        actual: Path,
+        *,
+        path: str,
+        tolerance: Tolerance,
+        artifacts_dir: Path | None,
+    ) -> Comparison: ...
+
+
+def sha256_file(file: Path) -> str:
+    """Return the hex SHA-256 of a file, read in 1 MiB chunks; OSError if it cannot be read."""
+    digest = hashlib.sha256()
+    with file.open("rb") as stream:
+        while chunk := stream.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# The comparators import the types above, so they are imported after them.
+from capsule.compare import archive, binary, csv, notebook, pdf, png, svg, text  # noqa: E402
+
+# The one registry: suffix (lower case, the longest one wins) -> comparator. Anything else
+# falls back to binary.compare.
+COMPARATORS: dict[str, Comparator] = {
+    ".png": png.compare,
+    ".pdf": pdf.compare,
+    ".svg": svg.compare,
+    ".csv": csv.compare,
+    ".tsv": csv.compare,
+    ".txt": text.compare,
+    ".md": text.compare,
+    ".json": text.compare,
+    ".py": text.compare,
+    ".tex": text.compare,
+    ".html": text.compare,
+    ".log": text.compare,
+    ".ipynb": notebook.compare,
+    ".tar": archive.compare,
+    ".tar.gz": archive.compare,
+    ".tgz": archive.compare,
+    ".tar.bz2": archive.compare,
+    ".tar.xz": archive.compare,
+    ".gz": archive.compare,
+    ".zip": archive.compare,
+}
+
+
+def comparator_for(path: str) -> Comparator:
+    """Return the comparator registered for the longest matching suffix of path, else binary."""
+    suffixes = [s.lower() for s in PurePosixPath(path).suffixes]
+    for start in range(len(suffixes)):
+        found = COMPARATORS.get("".join(suffixes[start:]))
+        if found is not None:
+            return found
+    return binary.compare
+
+
+def compare(
+    expected: Path,
+    actual: Path,
+    *,
+    path: str,
+    tolerance: Tolerance = EXACT,
+    artifacts_dir: Path | None = None,
+) -> Comparison:
+    """SHA-256 decides; when bytes differ, the comparator for the suffix explains how.
+
+    Never raises for missing, unreadable or malformed files: they give "differs" with a reason.
+    """
+    missing = [name for name, f in (("expected", expected), ("actual", actual)) if not f.is_file()]
+    if missing:
+        return Comparison(
+            path=path,
+            verdict="differs",
+            reason=f"{' and '.join(missing)} file missing",
+            comparator="sha256",
+        )
+    try:
+        expected_sha, actual_sha = sha256_file(expected), sha256_file(actual)
+    except OSError as exc:
+        return Comparison(
+            path=path, verdict="differs", reason=f"cannot read: {exc}", comparator="sha256"
+        )
+    if expected_sha == actual_sha:
+        return Comparison(
+            path=path,
+            verdict="identical",
+            reason=f"identical bytes (sha256 {expected_sha[:12]})",
+            comparator="sha256",
+        )
+    explain = comparator_for(path)
+    try:
+        result = explain(
+            expected, actual, path=path, tolerance=tolerance, artifacts_dir=artifacts_dir
+        )
+    except Exception as exc:  # a comparator bug must not hide the verdict
+        result = binary.compare(
+            expected, actual, path=path, tolerance=tolerance, artifacts_dir=artifacts_dir
+        )
+        return Comparison(
+            path=path,
+            verdict="differs",
+            reason=f"comparator failed ({type(exc).__name__}: {exc}); {result.reason}",
+            details=result.details,
+            comparator=result.comparator,
+        )
+    # An explanation may soften "differs" only as far as the rules allow: never to identical,
+    # to metadata-only only by naming the metadata, to within-tolerance only if one was given.
+    overreach = (
+        result.verdict == "identical"
+        or (result.verdict == "metadata-only" and not result.volatile)
+        or (result.verdict == "within-tolerance" and tolerance.exact)
+    )
+    if overreach:
+        return replace(result, verdict="differs", reason=f"bytes differ; {result.reason}")
+    return result
+
+
+__all__ = [
+    "COMPARATORS",
+    "EXACT",
+    "Comparator",
+    "Comparison",
+    "Tolerance",
+    "Verdict",
+    "comparator_for",
+    "compare",
+    "sha256_file",
+]

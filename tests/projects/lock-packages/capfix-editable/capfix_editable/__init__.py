@@ -1,0 +1,3 @@
+"""capfix-editable: a package installed in editable mode."""
+
+VALUE = 3

@@ -1,0 +1,3 @@
+"""capfix-extra: a module whose "fancy" extra needs six."""
+
+VALUE = 2

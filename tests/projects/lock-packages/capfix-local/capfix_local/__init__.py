@@ -1,0 +1,3 @@
+"""capfix-local: a package installed from a local folder."""
+
+VALUE = 1

@@ -1,0 +1,3 @@
+"""capfix_ns.a: one portion of a namespace package."""
+
+VALUE = 5

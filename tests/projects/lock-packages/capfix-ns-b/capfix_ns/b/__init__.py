@@ -1,0 +1,3 @@
+"""capfix_ns.b: another portion of the same namespace package."""
+
+VALUE = 6
