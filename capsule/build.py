@@ -26,6 +26,7 @@ from capsule.model import (
     FileEntry,
     FileRole,
     Finding,
+    Lock,
     Manifest,
     OnDiskStatus,
     OutputEntry,
@@ -47,6 +48,13 @@ CODE_NAMES = (
     "environment.yml",
 )
 DEBIAN_SUITE = "bookworm"
+# template -> file of the capsule
+RENDERED = (
+    ("Dockerfile.j2", "Dockerfile"),
+    ("dockerignore.j2", ".dockerignore"),
+    ("run.sh.j2", "run.sh"),
+    ("README.md.j2", "README.md"),
+)
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
         )
         base_image = options.base_image or _default_base_image(the_lock.python_version)
         name = _capsule_name(source)
-        _render_files(staging, name, base_image, the_plan, determinism.env, the_lock.python_version)
+        _render_files(staging, name, base_image, the_plan, determinism.env, the_lock)
         findings = _findings(the_plan, result, outputs, source, produced)
         the_manifest = Manifest(
             format=FORMAT_VERSION,
@@ -399,7 +407,7 @@ def _render_files(
     base_image: str,
     the_plan: Plan,
     env: tuple[tuple[str, str], ...],
-    python_version: str,
+    the_lock: Lock,
 ) -> None:
     """Render the Dockerfile, run.sh and README.md of the capsule."""
     steps = [
@@ -418,13 +426,10 @@ def _render_files(
         "env": env,
         "steps": steps,
         "plan": the_plan,
-        "python_version": python_version,
+        "python_version": the_lock.python_version,
+        "has_pins": bool(the_lock.pins),
     }
-    for template, filename in (
-        ("Dockerfile.j2", "Dockerfile"),
-        ("run.sh.j2", "run.sh"),
-        ("README.md.j2", "README.md"),
-    ):
+    for template, filename in RENDERED:
         (staging / filename).write_text(render.render(template, **context), encoding="utf-8")
     (staging / "run.sh").chmod(0o755)
 

@@ -15,12 +15,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from capsule import __version__
 from capsule.build import BuildOptions, BuildSummary, build
+from capsule.docker import RunLimits
 from capsule.errors import EXIT_OK, CapsuleError
+from capsule.model import Tolerances
 from capsule.plan import PLAN_FILE, propose
 from capsule.progress import Progress
+from capsule.verification_report import verdict_line
+from capsule.verify import VERIFICATION_HTML, VERIFICATION_JSON, VerifyOptions, VerifyResult, verify
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -28,6 +33,14 @@ exit codes:
   1  outputs differ (verify), or findings at the failing level (audit)
   2  bad input or usage, or a damaged capsule
   3  the machine lacks something: no Docker engine, no base image
+"""
+
+VERIFY_EXIT_CODES_HELP = """\
+exit codes:
+  0  every output is identical (or accepted under --accept)
+  1  outputs differ, are missing, or are unexpected
+  2  could not check: a damaged or tampered capsule, a limit exceeded, bad input
+  3  the machine lacks something: no Docker engine, a missing base image
 """
 
 Handler = Callable[[argparse.Namespace, Console], int]
@@ -107,6 +120,50 @@ def _parser() -> argparse.ArgumentParser:
     )
     build_.add_argument("--json", action="store_true", help="print the summary as JSON")
     build_.set_defaults(handler=_build)
+
+    verify_ = commands.add_parser(
+        "verify",
+        parents=[common],
+        help="rebuild a capsule, rerun it and compare every output bit-for-bit",
+        description="Check every file of a capsule against its manifest, rebuild it with no "
+        "network (in a container, or a local virtual environment), rerun the analysis and "
+        "compare each output with expected/. Exit 0 only if every output is identical (or "
+        "accepted under --accept).",
+        epilog=VERIFY_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verify_.add_argument("capsule", type=Path, help="the capsule folder (NAME.capsule)")
+    verify_.add_argument(
+        "--backend",
+        choices=("docker", "local"),
+        help="docker (default when an engine answers) or local: a virtual environment on this "
+        "machine, no sandbox",
+    )
+    verify_.add_argument("--base-image", default="", help="build FROM this image instead")
+    verify_.add_argument(
+        "--report-dir", type=Path, help="where to write verification.json and .html "
+        "(default: NAME.verification beside the capsule)"
+    )
+    verify_.add_argument(
+        "--keep", action="store_true", help="keep the rerun's outputs and logs in the report folder"
+    )
+    verify_.add_argument(
+        "--accept",
+        choices=("metadata", "tolerance"),
+        help="also count outputs that differ only in volatile metadata (metadata), or also "
+        "within the tolerances (tolerance), as reproduced",
+    )
+    verify_.add_argument("--rtol", type=float, default=0.0, help="relative tolerance for numbers")
+    verify_.add_argument("--atol", type=float, default=0.0, help="absolute tolerance for numbers "
+                         "(and per pixel channel, 0-255)")
+    verify_.add_argument("--pixels", type=int, default=0, help="how many pixels may differ")
+    verify_.add_argument("--memory", default="4g", help="memory limit of the container (4g)")
+    verify_.add_argument("--pids", type=int, default=512, help="process limit of the container")
+    verify_.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds before the rerun is stopped (1800)"
+    )
+    verify_.add_argument("--json", action="store_true", help="print verification.json instead")
+    verify_.set_defaults(handler=_verify)
     return parser
 
 
@@ -141,6 +198,58 @@ def _build(args: argparse.Namespace, out: Console) -> int:
     else:
         _print_summary(summary, out)
     return EXIT_OK
+
+
+def _verify(args: argparse.Namespace, out: Console) -> int:
+    options = VerifyOptions(
+        capsule=args.capsule,
+        backend=args.backend,
+        base_image=args.base_image,
+        report_dir=args.report_dir,
+        keep=args.keep,
+        accept=args.accept or "identical",
+        tolerances=Tolerances(rtol=args.rtol, atol=args.atol, pixels=args.pixels),
+        limits=RunLimits(memory=args.memory, pids=args.pids, timeout_s=args.timeout),
+    )
+    result = verify(options, Progress(enabled=not args.json))
+    if args.json:
+        sys.stdout.write((result.report_dir / VERIFICATION_JSON).read_text(encoding="utf-8"))
+    else:
+        _print_verification(result, out)
+    return result.exit_code
+
+
+STATUS_STYLE = {
+    "identical": "green",
+    "metadata-only": "cyan",
+    "within-tolerance": "cyan",
+    "differs": "bold red",
+    "missing": "bold red",
+    "unexpected": "bold red",
+}
+
+
+def _print_verification(result: VerifyResult, out: Console) -> None:
+    verification = result.verification
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+    table.add_column("status")
+    table.add_column("output")
+    table.add_column("why", overflow="fold")
+    for check in verification.outputs:
+        style = STATUS_STYLE[check.status]
+        table.add_row(f"[{style}]{check.status}[/{style}]", check.path,
+                      "" if check.status == "identical" else check.reason)
+    out.print()
+    out.print(table)
+    if verification.rerun.failure:
+        out.print(f"\n[bold red]{verification.rerun.failure}[/bold red]")
+        for line in verification.rerun.log_tail[-12:]:
+            out.print(f"  {line}", markup=False)
+    colour = {"reproduced": "green", "differs": "red", "failed": "yellow"}[verification.outcome]
+    out.print(f"\n[bold {colour}]{verdict_line(verification)}[/bold {colour}]")
+    out.print(f"capsule sha256:{verification.capsule_id} · backend {verification.backend}"
+              f" · {verification.image}")
+    out.print(f"report: {result.report_dir / VERIFICATION_HTML}")
 
 
 def _print_summary(summary: BuildSummary, out: Console) -> None:

@@ -7,9 +7,12 @@ The one module that knows pip and pip-tools (DESIGN decision 4, "the lock is wha
    modules to installed distributions by file (RECORD, then editable-install folders, then
    top_level.txt) and walks their Requires-Dist with that interpreter's markers;
 2. build: a distribution installed from a local folder, a file, a URL or a VCS (it has a PEP 610
-   direct_url.json) is built into a wheel with `pip wheel --no-deps` ("built" pins);
+   direct_url.json) is built into a wheel with `pip wheel --no-deps` ("built" pins), from a
+   private copy of a source folder (builds write into their folder; the author's stays as it
+   is), with SOURCE_DATE_EPOCH fixed so that the same source gives the same wheel;
 3. compile: `python -m piptools compile --generate-hashes` pins every distribution at its
-   installed version (`name==version`), with the built wheels as find-links;
+   installed version (`name==version`), with the built wheels as find-links; the hashes it
+   found are cached (hash_cache_path) and handed back to it next time (--reuse-hashes);
 4. download: one `pip download --require-hashes` call fetches every index wheel; a pin whose
    version has no wheel on the index is built from its sdist instead;
 5. requirements.lock is written from the pins, byte-identical for the same input.
@@ -22,7 +25,9 @@ when a module of theirs was imported, like anything else; setuptools' start-up s
 
 from __future__ import annotations
 
+import csv
 import importlib.metadata
+import io
 import json
 import os
 import re
@@ -93,9 +98,9 @@ _NOT_FOUND = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z
 def read_module_records(trace_dir: Path) -> dict[str, str | None]:
     """Merge the modules-*.json records of a traced run: top-level module name -> file.
 
-    A module seen with a file in one process and without in another keeps the file; records
-    are read in name order, so the first file seen for a name wins. An unreadable record
-    raises LockError.
+    A module seen with a file in one process and without in another keeps the file; of two
+    files for one name (processes with different paths) the smaller path is kept, so the
+    result does not depend on process ids. An unreadable record raises LockError.
     """
     merged: dict[str, str | None] = {}
     for record in sorted(trace_dir.glob("modules-*.json")):
@@ -107,8 +112,11 @@ def read_module_records(trace_dir: Path) -> dict[str, str | None]:
                 hint="build again; if it persists, report it as a bug in capsule",
             ) from exc
         for name, file in modules.items():
-            if merged.get(name) is None:
-                merged[name] = str(file) if file else None
+            seen = merged.get(name)
+            if file and (seen is None or str(file) < seen):
+                merged[name] = str(file)
+            elif name not in merged:
+                merged[name] = None
     return dict(sorted(merged.items()))
 
 
@@ -235,11 +243,69 @@ def _archive_hash(direct_url: Mapping[str, Any]) -> str:
     return legacy.split("=", 1)[1] if legacy.startswith("sha256=") else ""
 
 
+# Build outputs, caches, virtual environments and version control: never needed to build a
+# wheel, and sometimes large. (.git comes back as a link: setuptools-scm and the like read it.)
+_NOT_COPIED = (
+    ".git",
+    ".hg",
+    ".svn",
+    "__pycache__",
+    "*.egg-info",
+    "*.pyc",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".tox",
+    ".nox",
+    ".ipynb_checkpoints",
+    "node_modules",
+    "*.capsule",
+    ".capsule-*",
+)
+# A fixed date for the files inside built wheels, so the same source gives the same wheel.
+DEFAULT_SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest date a zip file can hold
+
+
+def _ignore_for(root: Path) -> Callable[[str, list[str]], set[str]]:
+    skip = shutil.ignore_patterns(*_NOT_COPIED)
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        ignored = set(skip(folder, names))
+        here = Path(folder)
+        ignored |= {n for n in names if (here / n / "pyvenv.cfg").is_file()}
+        if here == root:
+            ignored |= {"build", "dist"} & set(names)
+        return ignored
+
+    return ignore
+
+
+def _copy_source(source: Path, dest: Path) -> Path:
+    """A private copy of a source folder to build in, so that the author's stays untouched."""
+    # Builds write into the folder they build (setuptools: build/, *.egg-info).
+    shutil.copytree(source, dest, symlinks=True, ignore=_ignore_for(source))
+    for vcs in (".git", ".hg", ".svn"):
+        if (source / vcs).exists():
+            (dest / vcs).symlink_to(source / vcs)
+    return dest
+
+
+def _build_env(name: str, version: str) -> dict[str, str]:
+    """The environment of a wheel build: fixed file dates, and the version that ran."""
+    pretend = "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_" + re.sub(r"\W", "_", name).upper()
+    return process.environ(
+        SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH") or DEFAULT_SOURCE_DATE_EPOCH,
+        # A source folder copied out of its repository cannot ask git for its version.
+        **{pretend: os.environ.get(pretend) or version},
+    )
+
+
 def _pip_wheel(dist: _Dist, spec: str, origin: str, out: Path) -> _Wheel:
     """Build one wheel with `pip wheel --no-deps` into an empty folder of its own."""
     out.mkdir(parents=True)
     done = process.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(out), spec],
+        env=_build_env(dist.name, dist.version),
         check=False,
     )
     wheels = sorted(out.glob("*.whl"))
@@ -248,26 +314,33 @@ def _pip_wheel(dist: _Dist, spec: str, origin: str, out: Path) -> _Wheel:
         raise LockError(
             BUILD_FAILED.format(name=dist.name, version=dist.version, origin=origin)
             + (f":\n{tail}" if tail else ""),
-            hint=BUILD_FAILED_HINT.format(spec=spec),
+            hint=BUILD_FAILED_HINT.format(spec=origin),
         )
     return _Wheel(wheels[0], origin)
 
 
+def _compared(path: str) -> bool:
+    """Python files of a package, but the version files that builds write (setuptools-scm)."""
+    name = path.rsplit("/", 1)[-1]
+    return (
+        path.endswith(".py")
+        and not path.startswith("..")
+        and ".data/" not in path
+        and name not in ("_version.py", "version.py")
+    )
+
+
 def _check_same_code(dist: _Dist, wheel: Path, origin: str) -> None:
     """A non-editable local install: the rebuilt wheel must hold the Python files that ran."""
-    installed = {p: h for p, h in dist.record if p.endswith(".py") and not p.startswith("..")}
+    installed = {p: h for p, h in dist.record if _compared(p)}
     if not installed:
         return
     with zipfile.ZipFile(wheel) as zf:
         records = [n for n in zf.namelist() if n.endswith(".dist-info/RECORD")]
         if not records:
             return
-        lines = zf.read(records[0]).decode("utf-8").splitlines()
-    built = {}
-    for line in lines:
-        parts = line.rsplit(",", 2)
-        if len(parts) == 3 and parts[0].endswith(".py") and parts[1]:
-            built[parts[0].strip('"')] = parts[1]
+        rows = list(csv.reader(io.StringIO(zf.read(records[0]).decode("utf-8"))))
+    built = {row[0]: row[1] for row in rows if len(row) >= 2 and row[1] and _compared(row[0])}
     changed = sorted(p for p in set(installed) | set(built) if installed.get(p) != built.get(p))
     if changed:
         shown = ", ".join(changed[:5]) + (", …" if len(changed) > 5 else "")
@@ -298,7 +371,8 @@ def _build_local(dist: _Dist, out: Path) -> _Wheel:
         source = _file_path(url) / subdirectory if subdirectory else _file_path(url)
         if not source.is_dir():
             raise gone
-        wheel = _pip_wheel(dist, str(source), str(source), out)
+        copy = _copy_source(source, out.with_name(f"{out.name}-source"))
+        wheel = _pip_wheel(dist, str(copy), str(source), out)
         if not direct_url["dir_info"].get("editable"):
             _check_same_code(dist, wheel.path, str(source))
         return wheel
@@ -349,9 +423,7 @@ def _parse_compiled(text: str) -> dict[str, _Compiled]:
             continue
         name, version = tokens[0].split(";", 1)[0].split("==", 1)
         hashes = sorted(
-            t.removeprefix("--hash=").removeprefix("sha256:")
-            for t in tokens[1:]
-            if t.startswith("--hash=")
+            t.removeprefix("--hash=sha256:") for t in tokens[1:] if t.startswith("--hash=sha256:")
         )
         pins[canonical_name(name)] = _Compiled(version, tuple(hashes))
     return pins
@@ -452,6 +524,12 @@ def _compile(
             "versions must agree with each other and exist on the package index",
         )
     compiled = _parse_compiled(req_out.read_text("utf-8"))
+    lost = sorted(set(wanted) - set(compiled))
+    if lost:
+        raise LockError(
+            f"pip-tools left out distributions that ran: {', '.join(lost)}",
+            hint="report this as a bug in capsule, with the analysis' `pip freeze`",
+        )
     fresh = {
         (n, normalize_version(c.version)): c.hashes
         for n, c in compiled.items()
@@ -531,7 +609,11 @@ def _build_from_sdist(name: str, compiled: _Compiled, tmp: Path) -> _Wheel:
     req = tmp / f"sdist-{name}.txt"
     req.write_text(_requirements({name: compiled}), "utf-8")
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--require-hashes"]
-    done = process.run([*pip_wheel, "--wheel-dir", str(out), "-r", str(req)], check=False)
+    done = process.run(
+        [*pip_wheel, "--wheel-dir", str(out), "-r", str(req)],
+        env=_build_env(name, compiled.version),
+        check=False,
+    )
     wheels = sorted(out.glob("*.whl"))
     origin = f"the source distribution of {name}=={compiled.version} on the package index"
     if done.returncode != 0 or len(wheels) != 1:
@@ -668,6 +750,42 @@ def _entries(
     return entries
 
 
+def _pins(
+    entries: Mapping[str, _Entry],
+    built: Mapping[str, _Wheel],
+    index: Mapping[str, _Compiled],
+    wheels_dir: Path,
+) -> list[Pin]:
+    """Put the built wheels beside the downloaded ones; one Pin each, with its wheel's hash."""
+    pins = []
+    for name, entry in sorted(entries.items()):
+        if name in built:
+            wheel_path = wheels_dir / built[name].path.name
+            shutil.copyfile(built[name].path, wheel_path)
+        else:
+            wheel_path = _find_wheel(name, index[name], wheels_dir)
+        digest = sha256_file(wheel_path)
+        if entry.source == "built":
+            entry.hashes = (digest,)
+        elif digest not in entry.hashes:
+            raise LockError(
+                f"{wheel_path} matches none of the hashes pip-tools found for {name}",
+                hint=f"delete {wheel_path.name} from {wheels_dir} and build again",
+            )
+        pins.append(
+            Pin(
+                name=name,
+                version=entry.version,
+                source=entry.source,
+                wheel=wheel_path.name,
+                wheel_sha256=digest,
+                imported=entry.imported,
+                origin=entry.origin,
+            )
+        )
+    return pins
+
+
 def pin(
     imports: Mapping[str, str | None],
     *,
@@ -717,27 +835,7 @@ def pin(
             built = {**built, name: wheel}
             entries[name].source, entries[name].origin = "built", wheel.origin
 
-        pins = []
-        for name, entry in sorted(entries.items()):
-            if name in built:
-                wheel_path = wheels_dir / built[name].path.name
-                shutil.copyfile(built[name].path, wheel_path)
-            else:
-                wheel_path = _find_wheel(name, index[name], wheels_dir)
-            digest = sha256_file(wheel_path)
-            if entry.source == "built":
-                entry.hashes = (digest,)
-            pins.append(
-                Pin(
-                    name=name,
-                    version=entry.version,
-                    source=entry.source,
-                    wheel=wheel_path.name,
-                    wheel_sha256=digest,
-                    imported=entry.imported,
-                    origin=entry.origin,
-                )
-            )
+        pins = _pins(entries, built, index, wheels_dir)
 
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     text = _lock_text(list(entries.values()), found.python_version, tool)

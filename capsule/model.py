@@ -195,3 +195,78 @@ class Manifest:
     steps: tuple[StepRun, ...]  # in the order they ran
     capsule_files: tuple[FileEntry, ...]  # the generated files beside work/ and expected/
     findings: tuple[Finding, ...] = field(default=())
+
+
+# ── verification ──────────────────────────────────────────────────────────────────────────
+
+VERIFICATION_FORMAT = 1
+
+CheckStatus = Literal[
+    "identical", "metadata-only", "within-tolerance", "differs", "missing", "unexpected"
+]
+Backend = Literal["docker", "local"]
+Accept = Literal["identical", "metadata", "tolerance"]
+Outcome = Literal["reproduced", "differs", "failed"]
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """One output of the rerun against expected/: its status and the comparator's explanation."""
+
+    path: str
+    status: CheckStatus
+    reason: str  # one line
+    accepted: bool  # counts as reproduced under the accepted tier
+    details: tuple[str, ...] = ()
+    volatile: tuple[str, ...] = ()  # volatile metadata that differs
+    artifacts: tuple[str, ...] = ()  # files beside the report, e.g. a PNG difference image
+    expected_sha256: str = ""
+    actual_sha256: str = ""
+    comparator: str = ""
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """What the reviewer allowed: relative and absolute numeric drift, and a pixel budget."""
+
+    rtol: float = 0.0
+    atol: float = 0.0
+    pixels: int = 0
+
+
+@dataclass(frozen=True)
+class RerunRecord:
+    """How the rerun went: exit code, durations, limits hit, the end of its output."""
+
+    exit_code: int
+    build_s: float  # building the image or the virtual environment
+    run_s: float
+    timed_out: bool = False
+    oom_killed: bool = False
+    failure: str = ""  # what stopped the rerun, in the user's terms; "" when it completed
+    log_tail: tuple[str, ...] = ()
+    network: str = "none"  # the rerun's network: "none" in the container, "host" for local
+    memory_limit: str = ""  # e.g. "4g"; "" when not enforced (local)
+    pids_limit: int = 0  # 0 when not enforced (local)
+    timeout_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Verification:
+    """verification.json: the result of `capsule verify` (see docs/verification-format.md)."""
+
+    format: int
+    capsule_version: str
+    capsule_id: str
+    capsule_name: str
+    outcome: Outcome
+    accept: Accept
+    tolerances: Tolerances
+    backend: Backend
+    image: str  # the base image (docker) or the interpreter (local)
+    image_id: str  # the built image's id (docker), "" for local
+    host: Environment
+    started_at: str
+    finished_at: str
+    rerun: RerunRecord
+    outputs: tuple[OutputCheck, ...]

@@ -71,9 +71,14 @@ def run(
             check=False,
         )
     except FileNotFoundError as exc:
+        missing = f"no folder {cwd}" if cwd is not None and not cwd.is_dir() else "no such program"
         raise CapsuleError(
-            f"cannot run {args[0]}: no such program",
+            f"cannot run {args[0]}: {missing}",
             hint="install it or check the path; the command was: " + shown,
+        ) from exc
+    except OSError as exc:  # not executable, too many open files, …
+        raise CapsuleError(
+            f"cannot run {args[0]}: {exc}", hint="the command was: " + shown
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise CapsuleError(

@@ -34,7 +34,7 @@ GZIP_NAME = "gzip filename"
 GZIP_HEADER = "gzip header (OS, flags, comment)"
 ENCODING_ONLY = "encoding only (compression or archive headers)"
 MEMBERS_SHOWN = 5
-_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 # pax header keys that repeat what is compared elsewhere, or are volatile times and owners
 _PAX_COMPARED = frozenset(
     {"path", "linkpath", "size", "mtime", "atime", "ctime", "uid", "gid", "uname", "gname"}

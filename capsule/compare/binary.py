@@ -38,7 +38,7 @@ def compare(
         )
     where = f"first difference at byte {offset} (0x{offset:x})"
     if expected_size == actual_size:
-        where += f", {plural(changed, 'byte')} differ"
+        where += f", {plural(changed, 'byte')} " + ("differs" if changed == 1 else "differ")
     elif offset == min(expected_size, actual_size):
         shorter = "actual" if actual_size < expected_size else "expected"
         where += f" ({shorter} is a prefix of the other: truncated or appended)"

@@ -19,6 +19,8 @@ from capsule.compare._shared import error_text, fallback, number, plural, short
 
 NAME = "csv"
 CELLS_SHOWN = 10  # differing cells listed in the details
+REORDER_CHECK_BYTES = 64 << 20  # larger tables are not checked for reordered rows
+SAME_ROWS_REORDERED = "same rows in a different order"
 _NUMBER = re.compile(
     r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)\s*", re.IGNORECASE
 )
@@ -108,8 +110,13 @@ def compare(
         reason = "; ".join(problems + ([cells] if cells else []))
         return _result(path, "differs", reason, details)
     if not diffs.count:
-        formatting, _ = text.describe(*(text.read_text(f) for f in (expected, actual)))
+        try:
+            formatting, _ = text.describe(*(text.read_text(f) for f in (expected, actual)))
+        except (OSError, ValueError) as exc:
+            formatting = f"bytes differ ({error_text(exc)})"
         return _result(path, "differs", f"same cells, {formatting}", details)
+    if _same_rows_reordered(expected, actual, tables):
+        return _result(path, "differs", f"{SAME_ROWS_REORDERED}; {cells}", details)
     if tolerance.exact or diffs.text_cells or diffs.beyond:
         if diffs.numeric_cells and not diffs.text_cells and not diffs.max_abs:
             cells = "numbers equal but written differently: " + cells
@@ -117,6 +124,20 @@ def compare(
             cells += f"; {plural(diffs.beyond, 'numeric cell')} beyond {_tolerance(tolerance)}"
         return _result(path, "differs", cells, details)
     return _result(path, "within-tolerance", f"{cells}; within {_tolerance(tolerance)}", details)
+
+
+def _same_rows_reordered(expected: Path, actual: Path, tables: tuple[_Table, _Table]) -> bool:
+    """True if the data rows are the same but in another order (small files only)."""
+    rows = []
+    try:
+        if max(expected.stat().st_size, actual.stat().st_size) > REORDER_CHECK_BYTES:
+            return False
+        for file, table in zip((expected, actual), tables, strict=True):
+            with file.open(encoding="utf-8-sig", newline="") as stream:
+                rows.append(sorted(csv.reader(stream, delimiter=table.delimiter)))
+    except (OSError, ValueError, csv.Error):
+        return False
+    return rows[0] == rows[1]
 
 
 def _walk(
@@ -129,8 +150,8 @@ def _walk(
     """Stream both files row by row, filling in the tables and the differences."""
     old, new = tables
     with (
-        expected.open(encoding="utf-8", newline="") as left,
-        actual.open(encoding="utf-8", newline="") as right,
+        expected.open(encoding="utf-8-sig", newline="") as left,
+        actual.open(encoding="utf-8-sig", newline="") as right,
     ):
         rows = zip_longest(
             _rows(left, old),

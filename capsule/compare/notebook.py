@@ -30,6 +30,8 @@ MEMORY_ADDRESSES = "memory addresses"
 KERNEL_PATHS = "kernel temp paths"
 TIMING_OUTPUT = "timing output"
 WIDGET_IDS = "widget ids"
+BASE64_WRAPPING = "encoding only (base64 line wrapping)"
+JSON_FORMATTING = "encoding only (JSON formatting)"
 DIFFERENCES_SHOWN = 10
 
 # Notebook metadata that describes the kernel or the run, not the analysis.
@@ -52,6 +54,16 @@ _VOLATILE_TEXT = [
 # Tracebacks name the cell by its execution count, between ANSI colour codes: "\x1b[32mIn[4]".
 _TRACEBACK_COUNT = (EXECUTION_COUNTS, re.compile(r"(In|Out) ?\[\d+\]"), r"\1[?]")
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# The fields compared one by one; any other field is compared as a whole, so nothing escapes.
+_NOTEBOOK_FIELDS = frozenset({"nbformat", "nbformat_minor", "metadata", "cells"})
+_CELL_FIELDS = frozenset(
+    {"cell_type", "id", "source", "metadata", "execution_count", "attachments", "outputs"}
+)
+_OUTPUT_FIELDS = frozenset(
+    {"output_type", "execution_count", "metadata", "data"}  # display_data, execute_result
+    | {"name", "text"}  # stream
+    | {"ename", "evalue", "traceback"}  # error
+)
 
 
 @dataclass
@@ -119,20 +131,14 @@ def compare(
             volatile=volatile,
             comparator=NAME,
         )
-    if volatile:
-        return Comparison(
-            path=path,
-            verdict="metadata-only",
-            reason=f"same sources and outputs; only {differ(volatile)}",
-            volatile=volatile,
-            comparator=NAME,
-        )
-    reason, diff = text.describe(*(text.read_text(f) for f in (expected, actual)))
+    # Every field was compared; if none differs, not even a volatile one, only the JSON text
+    # does: indentation, key order, escapes, a string written as a list of lines.
+    volatile = volatile or (JSON_FORMATTING,)
     return Comparison(
         path=path,
-        verdict="differs",
-        reason=f"same cells, but the JSON differs: {reason}",
-        details=diff,
+        verdict="metadata-only",
+        reason=f"same sources and outputs; only {differ(volatile)}",
+        volatile=volatile,
         comparator=NAME,
     )
 
@@ -159,6 +165,7 @@ def _compare_notebooks(
                 findings.volatile_name(f"notebook metadata {key}")
             else:
                 findings.differences.append(f"notebook metadata {key!r} differs")
+    findings.differences.extend(_other_fields("notebook ", old, new, _NOTEBOOK_FIELDS))
     old_cells, new_cells = old["cells"], new["cells"]
     if len(old_cells) != len(new_cells):
         findings.differences.append(f"{len(old_cells)} cells → {len(new_cells)} cells")
@@ -188,6 +195,7 @@ def _compare_cells(
         findings.volatile_name(EXECUTION_COUNTS)
     if old.get("attachments") != new.get("attachments"):
         findings.differences.append(f"{label} attachments differ")
+    findings.differences.extend(_other_fields(f"{label} ", old, new, _CELL_FIELDS))
     old_outputs, new_outputs = old.get("outputs") or [], new.get("outputs") or []
     if len(old_outputs) != len(new_outputs):
         findings.differences.append(
@@ -207,6 +215,7 @@ def _compare_outputs(
         return
     if old.get("execution_count") != new.get("execution_count"):
         findings.volatile_name(EXECUTION_COUNTS)
+    findings.differences.extend(_other_fields(f"{label} ", old, new, _OUTPUT_FIELDS))
     if kind == "stream":
         if old.get("name") != new.get("name"):
             findings.differences.append(f"{label} stream {old.get('name')} → {new.get('name')}")
@@ -265,7 +274,8 @@ def _compare_image(
         findings.differences.append(f"{where} not valid base64 ({error_text(exc)})")
         return
     if a == b:
-        return  # only the line wrapping of the base64 text differs
+        findings.volatile_name(BASE64_WRAPPING)
+        return
     if mime == "image/png":
         result = png.compare_bytes(a, b, path=where, tolerance=tolerance)
         if result.verdict == "metadata-only":
@@ -314,3 +324,14 @@ def _first_line_difference(old: str, new: str) -> str:
     if len(a) != len(b):
         return f"{len(a)} → {len(b)} lines"
     return "whitespace at the end differs"
+
+
+def _other_fields(
+    label: str, old: dict[str, Any], new: dict[str, Any], known: frozenset[str]
+) -> list[str]:
+    """Differences in the fields a comparison does not look at one by one."""
+    return [
+        f"{label}field {key!r} differs"
+        for key in sorted((old.keys() | new.keys()) - known)
+        if old.get(key) != new.get(key)
+    ]

@@ -161,7 +161,8 @@ def _explain(
     if artifacts_dir is not None:
         try:
             artifacts = (str(_write_difference_image(old, pixels, path, artifacts_dir)),)
-            details.append(f"difference image: {artifacts[0]} (red: beyond atol, orange: within)")
+            name = Path(artifacts[0]).name
+            details.append(f"difference image: {name} (red: beyond atol, orange: within)")
         except Exception as exc:
             details.append(f"difference image not written: {error_text(exc)}")
     if not tolerance.exact:

@@ -20,6 +20,8 @@ RANDOM_IDS = "random ids"
 _DATE = re.compile(r"(<dc:date>)(.*?)(</dc:date>)", re.DOTALL)
 _DEFINED_ID = re.compile(r"""\bid\s*=\s*["']([^"']+)["']""")
 _RANDOM_ID = re.compile(r"(.*?)([0-9a-f]{10})")  # fullmatch: a prefix and ten hex digits
+# Any token that could be one of them, wherever it stands: id="…", url(#…), href="#…", CSS.
+_CANDIDATE = re.compile(r"(?<![\w.-])[\w.-]*?[0-9a-f]{10}(?![\w.-])")
 
 
 def compare(
@@ -56,7 +58,13 @@ def compare(
             path=path,
             verdict="metadata-only",
             reason=f"same drawing; only {differ(volatile)}",
-            details=tuple(f"{name}: {_sample(name, texts)}" for name in volatile),
+            details=tuple(
+                f"{SVG_DATE}: {', '.join(old_dates)} → {', '.join(new_dates)}"
+                if name == SVG_DATE
+                else f"{RANDOM_IDS}: {len(old_ids)} renumbered, e.g. "
+                f"{(old_ids or ['-'])[0]} → {(new_ids or ['-'])[0]}"
+                for name in volatile
+            ),
             volatile=tuple(volatile),
             comparator=NAME,
         )
@@ -80,24 +88,15 @@ def normalise(svg: str) -> tuple[str, list[str], list[str]]:
     random_ids = {found for found in _DEFINED_ID.findall(svg) if _RANDOM_ID.fullmatch(found)}
     if not random_ids:
         return svg, dates, []
-    order: dict[str, str] = {}
+    order: dict[str, str] = {}  # random id -> its placeholder, in order of first appearance
 
     def renumber(match: re.Match[str]) -> str:
         found = match.group(0)
+        if found not in random_ids:
+            return found
         if found not in order:
             prefix = _RANDOM_ID.fullmatch(found)
             order[found] = f"{prefix.group(1) if prefix else ''}ID{len(order) + 1}"
         return order[found]
 
-    alternatives = "|".join(re.escape(i) for i in sorted(random_ids, key=len, reverse=True))
-    svg = re.sub(rf"(?<![\w-])(?:{alternatives})(?![\w-])", renumber, svg)
-    return svg, dates, list(order)
-
-
-def _sample(name: str, texts: list[str]) -> str:
-    """A short example of the volatile values, for the details."""
-    if name == SVG_DATE:
-        values = [", ".join(m.group(2) for m in _DATE.finditer(t)) for t in texts]
-        return f"{values[0]} → {values[1]}"
-    old, new = (normalise(t)[2] or ["-"] for t in texts)
-    return f"{len(old)} ids renumbered, e.g. {old[0]} → {new[0]}"
+    return _CANDIDATE.sub(renumber, svg), dates, list(order)

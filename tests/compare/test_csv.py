@@ -18,7 +18,9 @@ ROWS = [
 ]
 
 
-def table(file: Path, rows: list[list[str]], *, header: list[str] | None = HEADER, **fmt: str) -> Path:
+def table(
+    file: Path, rows: list[list[str]], *, header: list[str] | None = HEADER, **fmt: str
+) -> Path:
     """Write a table with the csv module, as an analysis would."""
     with file.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream, **fmt)  # type: ignore[arg-type]
@@ -117,6 +119,25 @@ def test_same_cells_with_other_line_endings(tmp_path: Path) -> None:
     result = explain(old, new, Tolerance(atol=1))
     assert result.verdict == "differs"
     assert result.reason == "same cells, text differs: line endings only (LF → CRLF)"
+
+
+def test_reordered_rows_are_recognised(tmp_path: Path) -> None:
+    old = table(tmp_path / "a.csv", ROWS)
+    new = table(tmp_path / "b.csv", [ROWS[1], ROWS[0], *ROWS[2:]])
+    result = explain(old, new, Tolerance(rtol=0.1))
+    assert result.verdict == "differs"
+    assert result.reason.startswith(
+        "same rows in a different order; 6 of 16 cells differ (first: row 1, column fold: 1 → 2)"
+    )
+
+
+def test_byte_order_mark_only(tmp_path: Path) -> None:
+    old = table(tmp_path / "a.csv", ROWS)
+    new = tmp_path / "b.csv"
+    new.write_bytes(b"\xef\xbb\xbf" + old.read_bytes())
+    result = explain(old, new)
+    assert result.verdict == "differs"
+    assert result.reason == "same cells, text differs: byte order mark only"
 
 
 def test_tsv_without_header_numbers_columns(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ def explain(tmp_path: Path, old: bytes, new: bytes) -> Comparison:
     a.write_bytes(old)
     b.write_bytes(new)
     return pdf.compare(a, b, path="fig.pdf", tolerance=EXACT, artifacts_dir=None)
+
+
 def pdf_stream(dictionary: bytes, data: bytes) -> bytes:
     """The body of a stream object."""
     return b"<< " + dictionary + b" /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
@@ -99,7 +101,8 @@ def object_stream_pdf(created: bytes, ids: bytes, level: int = 6) -> bytes:
     rows += [b"\x01" + objstm_offset.to_bytes(4) + b"\x00\x00"]  # object 5
     rows += [b"\x01" + xref_offset.to_bytes(4) + b"\x00\x00"]  # object 6, this stream
     out += b"6 0 obj\n" + pdf_stream(
-        b"/Type /XRef /Size 7 /W [1 4 2] /Root 2 0 R /Info 1 0 R /ID " + ids
+        b"/Type /XRef /Size 7 /W [1 4 2] /Root 2 0 R /Info 1 0 R /ID "
+        + ids
         + b" /Filter /FlateDecode",
         zlib.compress(b"".join(rows)),
     )

@@ -63,7 +63,9 @@ def test_swapped_references_are_not_volatile(tmp_path: Path) -> None:
             f'<g clip-path="url(#p{first})"/><g clip-path="url(#p{second})"/></svg>'
         )
 
-    result = explain(tmp_path, drawing("1111111111", "2222222222"), drawing("2222222222", "1111111111"))
+    result = explain(
+        tmp_path, drawing("1111111111", "2222222222"), drawing("2222222222", "1111111111")
+    )
     assert result.verdict == "differs"
     assert result.volatile == ()
 

@@ -1,0 +1,372 @@
+"""verification.html: the result of `capsule verify` as one self-contained page for people.
+
+The page embeds every PNG difference image as a data: URI and carries its CSS inline, so it can
+be mailed or attached to a review as a single file; a Content-Security-Policy in the page forbids
+any request that is not inline (no scripts at all, images only from data: URIs). The same
+Verification always renders to the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import struct
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from capsule import render
+from capsule.errors import CapsuleError
+from capsule.model import (
+    CheckStatus,
+    Environment,
+    OutputCheck,
+    RerunRecord,
+    Tolerances,
+    Verification,
+)
+
+HTML_NAME = "verification.html"
+TEMPLATE = "verification.html.j2"
+
+# Problems first: the order in which the page lists outputs, and the order of the summary.
+STATUS_ORDER: tuple[CheckStatus, ...] = (
+    "differs",
+    "missing",
+    "unexpected",
+    "within-tolerance",
+    "metadata-only",
+    "identical",
+)
+STATUS_LABELS: dict[CheckStatus, str] = {
+    "differs": "differs",
+    "missing": "missing",
+    "unexpected": "unexpected",
+    "within-tolerance": "within tolerance",
+    "metadata-only": "metadata only",
+    "identical": "identical",
+}
+STATUS_HELP: dict[CheckStatus, str] = {
+    "differs": "the rerun wrote different content",
+    "missing": "in expected/, but the rerun did not write it",
+    "unexpected": "the rerun wrote it, but it is not in expected/",
+    "within-tolerance": "the bytes differ, but the numbers or pixels are within the tolerances",
+    "metadata-only": "the bytes differ only in volatile metadata (dates, ids, encoding)",
+    "identical": "the same bytes, bit for bit (SHA-256)",
+}
+ACCEPT_TEXT = {
+    "identical": "identical only: every output must match bit for bit",
+    "metadata": "identical, or differing only in volatile metadata (--accept metadata)",
+    "tolerance": "identical, metadata-only, or within the tolerances (--accept tolerance)",
+}
+LOCAL_WARNING = (
+    "The capsule's code ran directly on this host, in a fresh virtual environment: "
+    "no container, no sandbox, with the same access to files and network as the user who ran it."
+)
+DOCKER_NOTE = "Rebuilt from the capsule's vendored wheels and run in a Docker container."
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_EMBED_BYTES = 16 * 1024 * 1024  # a difference image larger than this is named, not embedded
+REASON_LIMIT = 160  # characters of a comparator's reason quoted in the verdict line
+
+
+@dataclass(frozen=True)
+class _Image:
+    """A difference image ready to embed: its name, data: URI and pixel size."""
+
+    name: str
+    uri: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One output as the page shows it."""
+
+    check: OutputCheck
+    label: str
+    help: str
+    images: tuple[_Image, ...]
+    notes: tuple[str, ...]  # artifacts that could not be embedded, and why
+
+
+@dataclass(frozen=True)
+class _Fact:
+    """One labelled value of a facts list; title is the full value shown on hover."""
+
+    label: str
+    value: str
+    title: str = ""
+    mono: bool = False
+
+
+def write_html(verification: Verification, report_dir: Path) -> Path:
+    """Render verification.html into report_dir, embedding the difference images; return its path.
+
+    Raises CapsuleError when the page cannot be written.
+    """
+    html = render_html(verification, report_dir)
+    target = report_dir / HTML_NAME
+    partial = report_dir / f".{HTML_NAME}.partial"
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with partial.open("w", encoding="utf-8", newline="\n") as stream:
+            stream.write(html)
+        partial.replace(target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise CapsuleError(
+            f"cannot write {target}: {exc.strerror or exc}",
+            hint="choose a report folder you can write to",
+        ) from exc
+    return target
+
+
+def render_html(verification: Verification, report_dir: Path) -> str:
+    """The text of verification.html, with the artifacts under report_dir embedded."""
+    rows = tuple(_row(check, report_dir) for check in sort_checks(verification.outputs))
+    counts = Counter(check.status for check in verification.outputs)
+    head, _, rest = verdict_line(verification).partition(": ")
+    return render.render(
+        TEMPLATE,
+        v=verification,
+        verdict_head=head,
+        verdict_rest=rest[:1].upper() + rest[1:],
+        show_images=any(row.images or row.notes for row in rows),
+        short_id=verification.capsule_id[:12],
+        rows=rows,
+        summary=[(status, STATUS_LABELS[status], counts[status]) for status in STATUS_ORDER],
+        status_help=[(STATUS_LABELS[s], s, STATUS_HELP[s]) for s in STATUS_ORDER],
+        accept_hint=accept_hint(verification),
+        backend_note=LOCAL_WARNING if verification.backend == "local" else DOCKER_NOTE,
+        run_facts=_run_facts(verification),
+        host_facts=_host_facts(verification.host),
+        failure=_failure_text(verification.rerun) if _rerun_failed(verification.rerun) else "",
+        rerun_flags=_rerun_flags(verification.rerun),
+    )
+
+
+def verdict_line(verification: Verification) -> str:
+    """One sentence for people: 'Reproduced: all 6 outputs are identical.' and the like."""
+    checks = verification.outputs
+    if verification.outcome == "failed":
+        return _sentence(f"Could not check: {_failure_text(verification.rerun)}")
+    expected = sum(1 for check in checks if check.status != "unexpected")
+    if verification.outcome == "reproduced":
+        if not checks:
+            return "Reproduced: the rerun completed; the capsule declares no outputs to compare."
+        if all(check.status == "identical" for check in checks):
+            what = "the one output is" if expected == 1 else f"all {expected:,} outputs are"
+            return f"Reproduced: {what} identical."
+        counts = Counter(check.status for check in checks)
+        parts = ", ".join(
+            f"{counts[status]:,} {STATUS_LABELS[status]}"
+            for status in reversed(STATUS_ORDER)
+            if counts[status]
+        )
+        what = "the one output matches" if expected == 1 else f"all {expected:,} outputs match"
+        return f"Reproduced with --accept {verification.accept}: {what} ({parts})."
+    return _not_reproduced(verification, expected)
+
+
+def accept_hint(verification: Verification) -> str:
+    """When only tolerable differences stopped a match, the --accept tier that would accept it."""
+    problems = {check.status for check in verification.outputs if not check.accepted}
+    if verification.outcome != "differs" or not problems:
+        return ""
+    if problems == {"metadata-only"} and verification.accept == "identical":
+        return (
+            "Only volatile metadata (dates, ids, encoding) differs: with --accept metadata "
+            "this would count as reproduced."
+        )
+    if problems <= {"metadata-only", "within-tolerance"} and verification.accept != "tolerance":
+        return (
+            "Every difference is volatile metadata or within the tolerances: with "
+            "--accept tolerance this would count as reproduced."
+        )
+    return ""
+
+
+def sort_checks(checks: tuple[OutputCheck, ...]) -> list[OutputCheck]:
+    """Problems first (differs, missing, unexpected, within-tolerance, metadata-only), by path."""
+    return sorted(checks, key=lambda check: (STATUS_ORDER.index(check.status), check.path))
+
+
+def tolerances_text(tolerances: Tolerances) -> str:
+    """'none (exact)' or 'rtol 1e-06 · atol 0 · 12 pixels'."""
+    if tolerances.rtol == 0 and tolerances.atol == 0 and tolerances.pixels == 0:
+        return "none (exact comparison)"
+    pixels = f"{tolerances.pixels:,} pixel{'' if tolerances.pixels == 1 else 's'}"
+    return f"rtol {tolerances.rtol:g} · atol {tolerances.atol:g} · {pixels}"
+
+
+def duration_text(seconds: float) -> str:
+    """'0.4 s', '12.3 s', '3 min 12 s', '1 h 02 min'."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def time_text(stamp: str) -> str:
+    """'2025-03-01 12:34:56 UTC' from an ISO 8601 time; the text itself if it is not one."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _not_reproduced(verification: Verification, expected: int) -> str:
+    """The verdict line of a rerun whose outputs were not all accepted."""
+    problems = [check for check in sort_checks(verification.outputs) if not check.accepted]
+    stopped = _failure_text(verification.rerun) if _rerun_failed(verification.rerun) else ""
+    if not problems:
+        if stopped:
+            matched = f"all {expected:,} outputs match" if expected else "there were no outputs"
+            return _sentence(f"Not reproduced: {stopped}, although {matched}")
+        return (
+            f"Not reproduced: the outputs were not accepted under --accept {verification.accept}."
+        )
+    missing = sum(1 for check in problems if check.status == "missing")
+    unexpected = sum(1 for check in problems if check.status == "unexpected")
+    differ = len(problems) - missing - unexpected
+    if differ:
+        said = f"{differ:,} of {expected:,} outputs {'differs' if differ == 1 else 'differ'}"
+        if missing:
+            said += f" and {missing:,} {'is' if missing == 1 else 'are'} missing"
+    elif missing:
+        said = f"{missing:,} of {expected:,} outputs {'is' if missing == 1 else 'are'} missing"
+    else:
+        said = f"all {expected:,} expected outputs match"
+    if unexpected:
+        extra = f"{unexpected:,} unexpected output{'' if unexpected == 1 else 's'} appeared"
+        said = f"{said}, but {extra}" if not (differ or missing) else f"{said}; {extra}"
+    first = problems[0]
+    reason = (
+        first.reason if len(first.reason) <= REASON_LIMIT else first.reason[:REASON_LIMIT] + "…"
+    )
+    more = f"; and {len(problems) - 1:,} more" if len(problems) > 1 else ""
+    if stopped:
+        said = f"{stopped}; {said}"
+    return f"Not reproduced: {said} ({first.path}: {reason}{more})."
+
+
+def _rerun_failed(rerun: RerunRecord) -> bool:
+    """Whether the rerun stopped short: a failure, a limit hit or a non-zero exit."""
+    return bool(rerun.failure) or rerun.timed_out or rerun.oom_killed or rerun.exit_code != 0
+
+
+def _failure_text(rerun: RerunRecord) -> str:
+    """What stopped the rerun, in the user's terms."""
+    if rerun.failure.strip():
+        return " ".join(rerun.failure.split())
+    if rerun.timed_out:
+        return f"the rerun hit its time limit and was stopped after {duration_text(rerun.run_s)}"
+    if rerun.oom_killed:
+        return "the rerun ran out of memory and was stopped at its memory limit"
+    if rerun.exit_code != 0:
+        return f"the rerun exited with code {rerun.exit_code}"
+    return "the rerun did not complete"
+
+
+def _rerun_flags(rerun: RerunRecord) -> list[str]:
+    """Short labels for how the rerun ended: 'timed out', 'out of memory', 'exit code 1'."""
+    flags = []
+    if rerun.timed_out:
+        flags.append("timed out")
+    if rerun.oom_killed:
+        flags.append("out of memory")
+    if rerun.exit_code != 0:
+        flags.append(f"exit code {rerun.exit_code}")
+    return flags
+
+
+def _sentence(text: str) -> str:
+    """Text ending in a full stop."""
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _run_facts(verification: Verification) -> list[_Fact]:
+    """Backend, image, tier, tolerances, times: how this verification ran."""
+    docker = verification.backend == "docker"
+    facts = [
+        _Fact("Backend", "Docker container" if docker else "local virtual environment (host)"),
+        _Fact("Base image" if docker else "Interpreter", verification.image, mono=True),
+    ]
+    if verification.image_id:
+        short = verification.image_id.removeprefix("sha256:")[:12]
+        facts.append(_Fact("Image id", short, title=verification.image_id, mono=True))
+    facts += [
+        _Fact("Accepted", ACCEPT_TEXT[verification.accept]),
+        _Fact("Tolerances", tolerances_text(verification.tolerances)),
+        _Fact("Started", time_text(verification.started_at), title=verification.started_at),
+        _Fact("Finished", time_text(verification.finished_at), title=verification.finished_at),
+        _Fact("Build", duration_text(verification.rerun.build_s)),
+        _Fact("Run", duration_text(verification.rerun.run_s)),
+        _Fact(
+            "capsule", f"{verification.capsule_version}, verification format {verification.format}"
+        ),
+    ]
+    return facts
+
+
+def _host_facts(host: Environment) -> list[_Fact]:
+    """OS, CPU, cores, memory and Python of the machine that ran the verification."""
+    cores = f"{host.cpu_cores_logical} logical"
+    if host.cpu_cores_physical:
+        cores += f", {host.cpu_cores_physical} physical"
+    return [
+        _Fact("OS", host.os_release or host.os, title=host.os),
+        _Fact("CPU", f"{host.cpu_model or 'unknown'} ({host.architecture})"),
+        _Fact("Cores", cores),
+        _Fact("Memory", f"{host.memory_bytes / 1024**3:.1f} GiB"),
+        _Fact("Python", f"{host.python_implementation} {host.python_version}"),
+    ]
+
+
+def _row(check: OutputCheck, report_dir: Path) -> _Row:
+    """The page's view of one output, with its PNG artifacts read and encoded."""
+    images: list[_Image] = []
+    notes: list[str] = []
+    for artifact in check.artifacts:
+        embedded = _embed(artifact, report_dir)
+        if isinstance(embedded, _Image):
+            images.append(embedded)
+        else:
+            notes.append(embedded)
+    return _Row(
+        check=check,
+        label=STATUS_LABELS[check.status],
+        help=STATUS_HELP[check.status],
+        images=tuple(images),
+        notes=tuple(notes),
+    )
+
+
+def _embed(artifact: str, report_dir: Path) -> _Image | str:
+    """A PNG artifact as a data: URI, or a note saying why it is not embedded."""
+    relative = PurePosixPath(artifact)
+    if relative.is_absolute() or ".." in relative.parts:
+        return f"{artifact}: not embedded (not a path inside the report folder)"
+    file = report_dir.joinpath(*relative.parts)
+    try:
+        size = file.stat().st_size
+        if size > MAX_EMBED_BYTES:
+            return f"{artifact}: not embedded ({size:,} bytes; see the file beside this page)"
+        data = file.read_bytes()
+    except OSError as exc:
+        return f"{artifact}: not found beside this page ({exc.strerror or exc})"
+    if not data.startswith(PNG_SIGNATURE) or len(data) < 24 or data[12:16] != b"IHDR":
+        return f"{artifact}: not embedded (not a PNG image)"
+    width, height = struct.unpack(">II", data[16:24])
+    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    return _Image(name=relative.name, uri=uri, width=width, height=height)

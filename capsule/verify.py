@@ -1,0 +1,473 @@
+"""`capsule verify`: check a capsule, rebuild it, rerun it, compare every output bit-for-bit.
+
+The second orchestrator. Nothing runs before the whole capsule has been checked against its
+manifest: a flipped byte anywhere stops the verification (exit 2) with the file named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from capsule import __version__, compare, docker, environment, manifest, process
+from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError
+from capsule.hashing import sha256_bytes, sha256_file
+from capsule.model import (
+    VERIFICATION_FORMAT,
+    Accept,
+    Backend,
+    CheckStatus,
+    Environment,
+    Manifest,
+    OutputCheck,
+    Outcome,
+    RerunRecord,
+    Tolerances,
+    Verification,
+)
+from capsule.progress import Progress
+
+VERIFICATION_JSON = "verification.json"
+VERIFICATION_HTML = "verification.html"
+LOCAL_BACKEND_WARNING = (
+    "the local backend runs the capsule's code on this machine, outside any sandbox"
+)
+NO_ENGINE_HINT = (
+    "start a Docker engine (`sudo systemctl start docker` or `sudo dockerd &`), or verify without "
+    "a container: --backend local (the capsule's code then runs on this machine)"
+)
+STATUS_ORDER: tuple[CheckStatus, ...] = (
+    "differs", "missing", "unexpected", "within-tolerance", "metadata-only", "identical",
+)
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What the reviewer asked of `capsule verify`."""
+
+    capsule: Path
+    backend: Backend | None = None  # None: docker when an engine answers
+    base_image: str = ""  # overrides the manifest's
+    report_dir: Path | None = None  # default: NAME.verification beside the capsule
+    keep: bool = False  # keep the rerun's outputs and logs in the report folder
+    accept: Accept = "identical"
+    tolerances: Tolerances = Tolerances()
+    limits: docker.RunLimits = docker.RunLimits()
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The verification, and where its reports were written."""
+
+    verification: Verification
+    report_dir: Path
+
+    @property
+    def exit_code(self) -> int:
+        """0 reproduced, 1 differs, 2 could not check (as diff(1))."""
+        return {"reproduced": 0, "differs": 1, "failed": 2}[self.verification.outcome]
+
+
+def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyResult:
+    """Verify a capsule; raise CapsuleError when it cannot be checked at all."""
+    progress = progress or Progress(enabled=False)
+    capsule = options.capsule
+    started_at = environment.now_iso()
+    with progress.stage("Checking every file against the manifest"):
+        the_manifest, capsule_id = check_capsule(capsule)
+    progress.note(f"capsule {the_manifest.name}, id sha256:{capsule_id}")
+    backend = _backend(options.backend)
+    if backend == "local":
+        progress.note(f"[yellow]warning:[/yellow] {LOCAL_BACKEND_WARNING}")
+    report_dir = _report_dir(capsule, options.report_dir)
+    with tempfile.TemporaryDirectory(prefix="capsule-verify-") as tmp:
+        rerun_dir = Path(tmp) / "rerun"
+        if backend == "docker":
+            image, image_id, record = _rerun_docker(
+                capsule, the_manifest, capsule_id, options, rerun_dir, progress
+            )
+        else:
+            image, image_id, record = _rerun_local(capsule, the_manifest, options, rerun_dir,
+                                                   progress)
+        with progress.stage("Comparing every output"):
+            checks = compare_outputs(
+                capsule / "expected",
+                rerun_dir / "outputs",
+                the_manifest,
+                accept=options.accept,
+                tolerances=options.tolerances,
+                artifacts_dir=report_dir,
+            )
+        if options.keep:
+            for name in ("outputs", "logs"):
+                if (rerun_dir / name).is_dir():
+                    shutil.copytree(rerun_dir / name, report_dir / "rerun" / name,
+                                    dirs_exist_ok=True)
+    verification = Verification(
+        format=VERIFICATION_FORMAT,
+        capsule_version=__version__,
+        capsule_id=capsule_id,
+        capsule_name=the_manifest.name,
+        outcome=_outcome(record, checks),
+        accept=options.accept,
+        tolerances=options.tolerances,
+        backend=backend,
+        image=image,
+        image_id=image_id,
+        host=_anonymous_host(started_at),
+        started_at=started_at,
+        finished_at=environment.now_iso(),
+        rerun=record,
+        outputs=checks,
+    )
+    write_reports(verification, report_dir)
+    return VerifyResult(verification=verification, report_dir=report_dir)
+
+
+# ── checking the capsule ──────────────────────────────────────────────────────────────────
+
+
+def check_capsule(capsule: Path) -> tuple[Manifest, str]:
+    """Read the manifest and check every file of the capsule against it; return it and the id.
+
+    Refused (ManifestError, exit 2): a file whose bytes differ from the manifest, a missing
+    file, a file the manifest does not list, a link or anything that is not a regular file.
+    """
+    if not capsule.is_dir():
+        raise ManifestError(
+            f"{capsule} is not a capsule folder",
+            hint="give the folder that `capsule build` wrote (NAME.capsule)",
+        )
+    the_manifest = manifest.read(capsule)
+    capsule_id = sha256_bytes((capsule / manifest.MANIFEST_FILE).read_bytes())
+    listed: dict[str, tuple[str, int]] = {}
+    for prefix, entries in (
+        ("work/", the_manifest.files),
+        ("expected/", the_manifest.outputs),
+        ("", the_manifest.capsule_files),
+    ):
+        for entry in entries:
+            listed[prefix + entry.path] = (entry.sha256, entry.size)
+    problems: list[str] = []
+    present = set()
+    for rel, kind in _entries(capsule):
+        if rel == manifest.MANIFEST_FILE:
+            continue
+        present.add(rel)
+        if kind != "file":
+            problems.append(f"{rel} is a {kind}, which a capsule never contains")
+        elif rel not in listed:
+            problems.append(f"{rel} is not listed in capsule.json")
+        else:
+            digest, size = listed[rel]
+            path = capsule / rel
+            if path.stat().st_size != size or sha256_file(path) != digest:
+                problems.append(f"{rel} does not match its SHA-256 in capsule.json")
+    problems.extend(f"{rel} is listed in capsule.json but missing" for rel in sorted(
+        set(listed) - present))
+    if problems:
+        shown = "\n  ".join(problems[:10])
+        more = f"\n  … and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise ManifestError(
+            f"the capsule does not match its manifest; nothing was run:\n  {shown}{more}",
+            hint="the capsule was changed or damaged after it was built (a truncated download, "
+            "an edit): fetch it again, or ask its author to rebuild it",
+        )
+    return the_manifest, capsule_id
+
+
+def _entries(root: Path) -> Iterator[tuple[str, str]]:
+    """Every entry under root with its kind ("file", "symbolic link", …), sorted, links not followed."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        for name in sorted(dirnames):
+            if (here / name).is_symlink():
+                yield (here / name).relative_to(root).as_posix(), "symbolic link"
+        dirnames[:] = sorted(name for name in dirnames if not (here / name).is_symlink())
+        for name in sorted(filenames):
+            path = here / name
+            mode = path.lstat().st_mode
+            kind = (
+                "file" if stat.S_ISREG(mode)
+                else "symbolic link" if stat.S_ISLNK(mode)
+                else "special file"
+            )
+            yield path.relative_to(root).as_posix(), kind
+
+
+# ── choosing where to run ─────────────────────────────────────────────────────────────────
+
+
+def _backend(requested: Backend | None) -> Backend:
+    """The backend asked for, or docker when an engine answers; no silent fallback."""
+    if requested == "local":
+        return "local"
+    if docker.engine_available():
+        return "docker"
+    raise EnvironmentProblem(
+        "No Docker engine answers" + ("" if requested else ", and no --backend was given"),
+        hint=NO_ENGINE_HINT,
+    )
+
+
+def _report_dir(capsule: Path, requested: Path | None) -> Path:
+    """The folder for verification.json and .html: never inside the capsule."""
+    name = capsule.resolve().name.removesuffix(".capsule")
+    target = (requested or capsule.resolve().parent / f"{name}.verification").resolve()
+    if target.is_relative_to(capsule.resolve()):
+        raise CapsuleError(
+            f"{target} is inside the capsule, which verify never writes into",
+            hint="pass --report-dir with a folder outside the capsule",
+        )
+    if target.exists() and any(target.iterdir()) and not (target / VERIFICATION_JSON).exists():
+        raise CapsuleError(
+            f"{target} exists and does not hold an earlier verification; capsule will not "
+            "write into it",
+            hint="pass --report-dir with a new or empty folder",
+        )
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    return target
+
+
+# ── the rerun ─────────────────────────────────────────────────────────────────────────────
+
+
+def _rerun_docker(
+    capsule: Path,
+    the_manifest: Manifest,
+    capsule_id: str,
+    options: VerifyOptions,
+    rerun_dir: Path,
+    progress: Progress,
+) -> tuple[str, str, RerunRecord]:
+    """Build the capsule's image offline and run it in the sandbox."""
+    base_image = options.base_image or the_manifest.base_image
+    tag = f"capsule-verify/{the_manifest.name.lower()}:{capsule_id[:12]}"
+    start = time.monotonic()
+    with progress.stage(f"Building the image from {base_image} (no network)"):
+        image_id = docker.build_image(
+            capsule, tag=tag, build_args={"BASE_IMAGE": base_image}, say=progress.say
+        )
+    build_s = time.monotonic() - start
+    (rerun_dir).mkdir(parents=True)
+    with progress.stage("Running the analysis in the sandbox"):
+        result = docker.run_container(
+            tag,
+            out_dir=rerun_dir,
+            command=["/bin/sh", "/capsule/run.sh", "/out/outputs", "/out/logs"],
+            limits=options.limits,
+            say=progress.say,
+        )
+    failure = ""
+    if result.timed_out:
+        failure = f"the rerun exceeded the time limit of {options.limits.timeout_s:g} s and was stopped"
+    elif result.oom_killed:
+        failure = f"the rerun exceeded the memory limit of {options.limits.memory} and was stopped"
+    elif result.exit_code != 0:
+        failure = f"the rerun failed with exit code {result.exit_code}"
+    record = RerunRecord(
+        exit_code=result.exit_code,
+        build_s=round(build_s, 3),
+        run_s=result.duration_s,
+        timed_out=result.timed_out,
+        oom_killed=result.oom_killed,
+        failure=failure,
+        log_tail=tuple(result.logs.splitlines()[-40:]),
+        network="none",
+        memory_limit=options.limits.memory,
+        pids_limit=options.limits.pids,
+        timeout_s=options.limits.timeout_s,
+    )
+    return base_image, image_id, record
+
+
+def _rerun_local(
+    capsule: Path,
+    the_manifest: Manifest,
+    options: VerifyOptions,
+    rerun_dir: Path,
+    progress: Progress,
+) -> tuple[str, str, RerunRecord]:
+    """Install the wheels into a fresh virtual environment and run a copy of the capsule."""
+    python = _local_python(the_manifest.lock.python_version)
+    start = time.monotonic()
+    with progress.stage("Making a virtual environment from wheels/ (no network)"):
+        venv = _local_venv(capsule, python, rerun_dir.parent / "venv")
+    build_s = time.monotonic() - start
+    copy = rerun_dir.parent / "capsule"
+    shutil.copytree(capsule, copy, ignore=shutil.ignore_patterns("wheels", "expected"))
+    env = {
+        "PATH": os.pathsep.join((str(venv / "bin"), os.environ.get("PATH", ""))),
+        **{k: os.environ[k] for k in ("HOME", "USER", "LOGNAME") if k in os.environ},
+        "TMPDIR": str(rerun_dir.parent),
+    }
+    with progress.stage("Running the analysis on this machine"):
+        start = time.monotonic()
+        try:
+            done = process.run(
+                ["sh", str(copy / "run.sh"), str(rerun_dir / "outputs"), str(rerun_dir / "logs")],
+                cwd=copy,
+                env=env,
+                check=False,
+                timeout=options.limits.timeout_s,
+            )
+            exit_code, timed_out, tail = done.returncode, False, done.stderr
+        except CapsuleError as error:  # the time limit
+            exit_code, timed_out, tail = -1, True, str(error)
+    failure = ""
+    if timed_out:
+        failure = f"the rerun exceeded the time limit of {options.limits.timeout_s:g} s and was stopped"
+    elif exit_code != 0:
+        failure = f"the rerun failed with exit code {exit_code}"
+    record = RerunRecord(
+        exit_code=exit_code,
+        build_s=round(build_s, 3),
+        run_s=round(time.monotonic() - start, 3),
+        timed_out=timed_out,
+        failure=failure,
+        log_tail=tuple(tail.splitlines()[-40:]),
+        network="host",
+        timeout_s=options.limits.timeout_s,
+    )
+    return python, "", record
+
+
+def _local_python(version: str) -> str:
+    """An interpreter of the capsule's Python X.Y on this machine."""
+    major_minor = ".".join(version.split(".")[:2])
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == major_minor:
+        return sys.executable
+    found = shutil.which(f"python{major_minor}")
+    if found is None:
+        raise EnvironmentProblem(
+            f"the capsule was built with Python {version}, and no python{major_minor} is on PATH",
+            hint=f"install Python {major_minor}, or verify in a container (--backend docker)",
+        )
+    return found
+
+
+def _local_venv(capsule: Path, python: str, target: Path) -> Path:
+    """A new virtual environment with exactly the capsule's pins, installed from its wheels."""
+    process.run([python, "-m", "venv", str(target)])
+    lock = capsule / "requirements.lock"
+    if any(line and not line.startswith(("#", " ")) for line in lock.read_text().splitlines()):
+        process.run(
+            [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index",
+             "--find-links", str(capsule / "wheels"), "--require-hashes", "--no-deps",
+             "-r", str(lock)],
+        )
+    return target
+
+
+# ── comparing ─────────────────────────────────────────────────────────────────────────────
+
+
+def compare_outputs(
+    expected_dir: Path,
+    actual_dir: Path,
+    the_manifest: Manifest,
+    *,
+    accept: Accept,
+    tolerances: Tolerances,
+    artifacts_dir: Path,
+) -> tuple[OutputCheck, ...]:
+    """Each expected output against the rerun's, plus the rerun's unexpected files."""
+    tolerance = compare.Tolerance(rtol=tolerances.rtol, atol=tolerances.atol,
+                                  pixels=tolerances.pixels)
+    produced = dict(_entries(actual_dir)) if actual_dir.is_dir() else {}
+    checks: list[OutputCheck] = []
+    for entry in the_manifest.outputs:
+        kind = produced.pop(entry.path, None)
+        actual = actual_dir / entry.path
+        if kind is None:
+            checks.append(OutputCheck(path=entry.path, status="missing",
+                                      reason="the rerun did not write this file",
+                                      accepted=False, expected_sha256=entry.sha256))
+            continue
+        if kind != "file":
+            checks.append(OutputCheck(path=entry.path, status="differs",
+                                      reason=f"the rerun left a {kind} here, not a file (refused)",
+                                      accepted=False, expected_sha256=entry.sha256))
+            continue
+        found = compare.compare(expected_dir / entry.path, actual, path=entry.path,
+                                tolerance=tolerance, artifacts_dir=artifacts_dir / "diffs")
+        checks.append(
+            OutputCheck(
+                path=entry.path,
+                status=found.verdict,
+                reason=found.reason,
+                accepted=_accepted(found.verdict, accept),
+                details=found.details,
+                volatile=found.volatile,
+                artifacts=tuple(
+                    Path(a).resolve().relative_to(artifacts_dir.resolve()).as_posix()
+                    if Path(a).is_absolute() else a
+                    for a in found.artifacts
+                ),
+                expected_sha256=entry.sha256,
+                actual_sha256=sha256_file(actual),
+                comparator=found.comparator,
+            )
+        )
+    for rel, kind in sorted(produced.items()):
+        checks.append(OutputCheck(
+            path=rel, status="unexpected",
+            reason="the rerun wrote this file, which the build's run did not"
+            + ("" if kind == "file" else f" (a {kind})"),
+            accepted=False,
+            actual_sha256=sha256_file(actual_dir / rel) if kind == "file" else "",
+        ))
+    return tuple(sorted(checks, key=lambda c: (STATUS_ORDER.index(c.status), c.path)))
+
+
+def _accepted(status: CheckStatus, accept: Accept) -> bool:
+    """Whether a status counts as reproduced under the accepted tier."""
+    if status == "identical":
+        return True
+    if status == "metadata-only":
+        return accept in ("metadata", "tolerance")
+    if status == "within-tolerance":
+        return accept == "tolerance"
+    return False
+
+
+def _outcome(record: RerunRecord, checks: tuple[OutputCheck, ...]) -> Outcome:
+    """failed when a limit stopped the rerun; else reproduced only if every check is accepted."""
+    if record.timed_out or record.oom_killed:
+        return "failed"
+    if record.exit_code == 0 and all(check.accepted for check in checks):
+        return "reproduced"
+    return "differs"
+
+
+def _anonymous_host(started_at: str) -> Environment:
+    """Facts of the verifying machine without who ran it: reviewers are often anonymous."""
+    host = environment.describe(
+        started_at=started_at, finished_at=environment.now_iso(), python=sys.executable,
+        root=Path(tempfile.gettempdir()), environ={},
+    )
+    return dataclasses.replace(host, hostname="", user="", git=None)
+
+
+# ── reports ───────────────────────────────────────────────────────────────────────────────
+
+
+def write_reports(verification: Verification, report_dir: Path) -> None:
+    """Write verification.json (canonical) and verification.html into report_dir."""
+    from capsule import verification_report
+
+    text = json.dumps(dataclasses.asdict(verification), sort_keys=True, indent=2,
+                      ensure_ascii=False) + "\n"
+    (report_dir / VERIFICATION_JSON).write_text(text, encoding="utf-8")
+    verification_report.write_html(verification, report_dir)
