@@ -1,3 +1,3 @@
-"""capsule: turn a finished analysis into a research capsule that rebuilds and verifies bit-for-bit."""
+"""capsule: turn a finished analysis into a research capsule that verifies bit-for-bit."""
 
 __version__ = "0.1.0"

@@ -370,7 +370,10 @@ def _findings(
                 Finding(
                     check="stale-output",
                     severity="warning",
-                    message=f"{entry.path} on disk is not what the current code makes ({entry.on_disk_note})",
+                    message=(
+                        f"{entry.path} on disk is not what the current code makes "
+                        f"({entry.on_disk_note})"
+                    ),
                     location=entry.path,
                     fix="rerun the analysis, or check which version of the code made this file",
                 )
@@ -459,7 +462,8 @@ def _check_source_unchanged(source: Path, the_plan: Plan, packaged: Snapshot) ->
     if changed:
         raise CapsuleError(
             f"the analysis folder changed while capsule was building: {', '.join(changed[:5])}",
-            hint="something else is writing there (an editor, a running job); build again when it is done",
+            hint="something else is writing there (an editor, a running job); "
+            "build again when it is done",
         )
 
 

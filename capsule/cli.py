@@ -141,8 +141,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify_.add_argument("--base-image", default="", help="build FROM this image instead")
     verify_.add_argument(
-        "--report-dir", type=Path, help="where to write verification.json and .html "
-        "(default: NAME.verification beside the capsule)"
+        "--report-dir",
+        type=Path,
+        help="where to write verification.json and .html "
+        "(default: NAME.verification beside the capsule)",
     )
     verify_.add_argument(
         "--keep", action="store_true", help="keep the rerun's outputs and logs in the report folder"
@@ -154,8 +156,12 @@ def _parser() -> argparse.ArgumentParser:
         "within the tolerances (tolerance), as reproduced",
     )
     verify_.add_argument("--rtol", type=float, default=0.0, help="relative tolerance for numbers")
-    verify_.add_argument("--atol", type=float, default=0.0, help="absolute tolerance for numbers "
-                         "(and per pixel channel, 0-255)")
+    verify_.add_argument(
+        "--atol",
+        type=float,
+        default=0.0,
+        help="absolute tolerance for numbers (and per pixel channel, 0-255)",
+    )
     verify_.add_argument("--pixels", type=int, default=0, help="how many pixels may differ")
     verify_.add_argument("--memory", default="4g", help="memory limit of the container (4g)")
     verify_.add_argument("--pids", type=int, default=512, help="process limit of the container")
@@ -237,8 +243,11 @@ def _print_verification(result: VerifyResult, out: Console) -> None:
     table.add_column("why", overflow="fold")
     for check in verification.outputs:
         style = STATUS_STYLE[check.status]
-        table.add_row(f"[{style}]{check.status}[/{style}]", check.path,
-                      "" if check.status == "identical" else check.reason)
+        table.add_row(
+            f"[{style}]{check.status}[/{style}]",
+            check.path,
+            "" if check.status == "identical" else check.reason,
+        )
     out.print()
     out.print(table)
     if verification.rerun.failure:
@@ -247,8 +256,10 @@ def _print_verification(result: VerifyResult, out: Console) -> None:
             out.print(f"  {line}", markup=False)
     colour = {"reproduced": "green", "differs": "red", "failed": "yellow"}[verification.outcome]
     out.print(f"\n[bold {colour}]{verdict_line(verification)}[/bold {colour}]")
-    out.print(f"capsule sha256:{verification.capsule_id} · backend {verification.backend}"
-              f" · {verification.image}")
+    out.print(
+        f"capsule sha256:{verification.capsule_id} · backend {verification.backend}"
+        f" · {verification.image}"
+    )
     out.print(f"report: {result.report_dir / VERIFICATION_HTML}")
 
 

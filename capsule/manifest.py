@@ -73,10 +73,12 @@ def from_dict(data: object) -> Manifest:
         )
     if version < 1:
         raise ManifestError(f"capsule.json has an unknown format version {version}")
-    manifest = _build(Manifest, data, "capsule.json")
-    for entry in (*manifest.files, *manifest.outputs, *manifest.capsule_files):
-        check_relative(entry.path)
-    return manifest
+    loaded = _build(Manifest, data, "capsule.json")
+    paths = [entry.path for entry in (*loaded.files, *loaded.capsule_files)]
+    paths += [entry.path for entry in loaded.outputs]
+    for path in paths:
+        check_relative(path)
+    return loaded
 
 
 def check_relative(path: str) -> None:

@@ -204,6 +204,15 @@ VERIFICATION_FORMAT = 1
 CheckStatus = Literal[
     "identical", "metadata-only", "within-tolerance", "differs", "missing", "unexpected"
 ]
+# Problems first: the order in which tables and reports list output checks.
+STATUS_ORDER: tuple[CheckStatus, ...] = (
+    "differs",
+    "missing",
+    "unexpected",
+    "within-tolerance",
+    "metadata-only",
+    "identical",
+)
 Backend = Literal["docker", "local"]
 Accept = Literal["identical", "metadata", "tolerance"]
 Outcome = Literal["reproduced", "differs", "failed"]

@@ -94,7 +94,7 @@ def read_toml(root: Path) -> Plan:
     if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0):
         raise PlanError(
             "[analysis] source_date_epoch must be a whole number of seconds since 1970",
-            hint="for example source_date_epoch = 1700000000, or remove it to use the git commit time",
+            hint="for example source_date_epoch = 1700000000, or remove it to use the commit time",
         )
     return Plan(
         title=_str(analysis, "title", "[analysis]") or root.resolve().name,
@@ -163,8 +163,9 @@ def _detect_steps(root: Path, files: list[str]) -> list[Step]:
 
 def _step_for_file(rel: str) -> Step:
     """A script or notebook step named after its file."""
-    kind = "notebook" if rel.endswith(".ipynb") else "script"
-    return Step(name=Path(rel).stem, kind=kind, path=rel)
+    if rel.endswith(".ipynb"):
+        return Step(name=Path(rel).stem, kind="notebook", path=rel)
+    return Step(name=Path(rel).stem, kind="script", path=rel)
 
 
 def _readme_title(root: Path) -> str:
@@ -208,8 +209,11 @@ def _step(root: Path, raw: object, index: int) -> Step:
         raise PlanError(f"{where}: a notebook step takes no args")
     if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
         raise PlanError(f"{where}: args must be a list of strings", hint='args = ["--seed", "1"]')
-    name = raw.get("name") or Path(rel).stem
-    return Step(name=str(name), kind=kind, path=Path(rel).as_posix(), args=tuple(args))
+    name = str(raw.get("name") or Path(rel).stem)
+    path = Path(rel).as_posix()
+    if kind == "notebook":
+        return Step(name=name, kind="notebook", path=path)
+    return Step(name=name, kind="script", path=path, args=tuple(args))
 
 
 def _check_step_file(root: Path, rel: str, kind: str, where: str) -> None:

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import struct
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -19,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from capsule import render
 from capsule.errors import CapsuleError
 from capsule.model import (
+    STATUS_ORDER,
     CheckStatus,
     Environment,
     OutputCheck,
@@ -31,14 +33,6 @@ HTML_NAME = "verification.html"
 TEMPLATE = "verification.html.j2"
 
 # Problems first: the order in which the page lists outputs, and the order of the summary.
-STATUS_ORDER: tuple[CheckStatus, ...] = (
-    "differs",
-    "missing",
-    "unexpected",
-    "within-tolerance",
-    "metadata-only",
-    "identical",
-)
 STATUS_LABELS: dict[CheckStatus, str] = {
     "differs": "differs",
     "missing": "missing",
@@ -190,7 +184,7 @@ def accept_hint(verification: Verification) -> str:
     return ""
 
 
-def sort_checks(checks: tuple[OutputCheck, ...]) -> list[OutputCheck]:
+def sort_checks(checks: Iterable[OutputCheck]) -> list[OutputCheck]:
     """Problems first (differs, missing, unexpected, within-tolerance, metadata-only), by path."""
     return sorted(checks, key=lambda check: (STATUS_ORDER.index(check.status), check.path))
 

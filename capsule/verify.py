@@ -18,7 +18,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule import __version__, compare, docker, environment, manifest, process
+from capsule import (
+    __version__,
+    compare,
+    docker,
+    environment,
+    manifest,
+    process,
+    verification_report,
+)
 from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError
 from capsule.hashing import sha256_bytes, sha256_file
 from capsule.model import (
@@ -28,8 +36,8 @@ from capsule.model import (
     CheckStatus,
     Environment,
     Manifest,
-    OutputCheck,
     Outcome,
+    OutputCheck,
     RerunRecord,
     Tolerances,
     Verification,
@@ -45,9 +53,8 @@ NO_ENGINE_HINT = (
     "start a Docker engine (`sudo systemctl start docker` or `sudo dockerd &`), or verify without "
     "a container: --backend local (the capsule's code then runs on this machine)"
 )
-STATUS_ORDER: tuple[CheckStatus, ...] = (
-    "differs", "missing", "unexpected", "within-tolerance", "metadata-only", "identical",
-)
+EXACT = Tolerances()
+DEFAULT_LIMITS = docker.RunLimits()
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,8 @@ class VerifyOptions:
     report_dir: Path | None = None  # default: NAME.verification beside the capsule
     keep: bool = False  # keep the rerun's outputs and logs in the report folder
     accept: Accept = "identical"
-    tolerances: Tolerances = Tolerances()
-    limits: docker.RunLimits = docker.RunLimits()
+    tolerances: Tolerances = EXACT
+    limits: docker.RunLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
@@ -96,8 +103,9 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
                 capsule, the_manifest, capsule_id, options, rerun_dir, progress
             )
         else:
-            image, image_id, record = _rerun_local(capsule, the_manifest, options, rerun_dir,
-                                                   progress)
+            image, image_id, record = _rerun_local(
+                capsule, the_manifest, options, rerun_dir, progress
+            )
         with progress.stage("Comparing every output"):
             checks = compare_outputs(
                 capsule / "expected",
@@ -110,8 +118,9 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
         if options.keep:
             for name in ("outputs", "logs"):
                 if (rerun_dir / name).is_dir():
-                    shutil.copytree(rerun_dir / name, report_dir / "rerun" / name,
-                                    dirs_exist_ok=True)
+                    shutil.copytree(
+                        rerun_dir / name, report_dir / "rerun" / name, dirs_exist_ok=True
+                    )
     verification = Verification(
         format=VERIFICATION_FORMAT,
         capsule_version=__version__,
@@ -172,8 +181,9 @@ def check_capsule(capsule: Path) -> tuple[Manifest, str]:
             path = capsule / rel
             if path.stat().st_size != size or sha256_file(path) != digest:
                 problems.append(f"{rel} does not match its SHA-256 in capsule.json")
-    problems.extend(f"{rel} is listed in capsule.json but missing" for rel in sorted(
-        set(listed) - present))
+    problems.extend(
+        f"{rel} is listed in capsule.json but missing" for rel in sorted(set(listed) - present)
+    )
     if problems:
         shown = "\n  ".join(problems[:10])
         more = f"\n  … and {len(problems) - 10} more" if len(problems) > 10 else ""
@@ -186,7 +196,7 @@ def check_capsule(capsule: Path) -> tuple[Manifest, str]:
 
 
 def _entries(root: Path) -> Iterator[tuple[str, str]]:
-    """Every entry under root with its kind ("file", "symbolic link", …), sorted, links not followed."""
+    """Every entry under root with its kind ("file", "symbolic link", …); links not followed."""
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         for name in sorted(dirnames):
@@ -197,8 +207,10 @@ def _entries(root: Path) -> Iterator[tuple[str, str]]:
             path = here / name
             mode = path.lstat().st_mode
             kind = (
-                "file" if stat.S_ISREG(mode)
-                else "symbolic link" if stat.S_ISLNK(mode)
+                "file"
+                if stat.S_ISREG(mode)
+                else "symbolic link"
+                if stat.S_ISLNK(mode)
                 else "special file"
             )
             yield path.relative_to(root).as_posix(), kind
@@ -271,7 +283,9 @@ def _rerun_docker(
         )
     failure = ""
     if result.timed_out:
-        failure = f"the rerun exceeded the time limit of {options.limits.timeout_s:g} s and was stopped"
+        failure = (
+            f"the rerun exceeded the time limit of {options.limits.timeout_s:g} s and was stopped"
+        )
     elif result.oom_killed:
         failure = f"the rerun exceeded the memory limit of {options.limits.memory} and was stopped"
     elif result.exit_code != 0:
@@ -327,7 +341,9 @@ def _rerun_local(
             exit_code, timed_out, tail = -1, True, str(error)
     failure = ""
     if timed_out:
-        failure = f"the rerun exceeded the time limit of {options.limits.timeout_s:g} s and was stopped"
+        failure = (
+            f"the rerun exceeded the time limit of {options.limits.timeout_s:g} s and was stopped"
+        )
     elif exit_code != 0:
         failure = f"the rerun failed with exit code {exit_code}"
     record = RerunRecord(
@@ -363,9 +379,20 @@ def _local_venv(capsule: Path, python: str, target: Path) -> Path:
     lock = capsule / "requirements.lock"
     if any(line and not line.startswith(("#", " ")) for line in lock.read_text().splitlines()):
         process.run(
-            [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index",
-             "--find-links", str(capsule / "wheels"), "--require-hashes", "--no-deps",
-             "-r", str(lock)],
+            [
+                str(target / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-index",
+                "--find-links",
+                str(capsule / "wheels"),
+                "--require-hashes",
+                "--no-deps",
+                "-r",
+                str(lock),
+            ],
         )
     return target
 
@@ -383,25 +410,43 @@ def compare_outputs(
     artifacts_dir: Path,
 ) -> tuple[OutputCheck, ...]:
     """Each expected output against the rerun's, plus the rerun's unexpected files."""
-    tolerance = compare.Tolerance(rtol=tolerances.rtol, atol=tolerances.atol,
-                                  pixels=tolerances.pixels)
+    tolerance = compare.Tolerance(
+        rtol=tolerances.rtol, atol=tolerances.atol, pixels=tolerances.pixels
+    )
     produced = dict(_entries(actual_dir)) if actual_dir.is_dir() else {}
     checks: list[OutputCheck] = []
     for entry in the_manifest.outputs:
         kind = produced.pop(entry.path, None)
         actual = actual_dir / entry.path
         if kind is None:
-            checks.append(OutputCheck(path=entry.path, status="missing",
-                                      reason="the rerun did not write this file",
-                                      accepted=False, expected_sha256=entry.sha256))
+            checks.append(
+                OutputCheck(
+                    path=entry.path,
+                    status="missing",
+                    reason="the rerun did not write this file",
+                    accepted=False,
+                    expected_sha256=entry.sha256,
+                )
+            )
             continue
         if kind != "file":
-            checks.append(OutputCheck(path=entry.path, status="differs",
-                                      reason=f"the rerun left a {kind} here, not a file (refused)",
-                                      accepted=False, expected_sha256=entry.sha256))
+            checks.append(
+                OutputCheck(
+                    path=entry.path,
+                    status="differs",
+                    reason=f"the rerun left a {kind} here, not a file (refused)",
+                    accepted=False,
+                    expected_sha256=entry.sha256,
+                )
+            )
             continue
-        found = compare.compare(expected_dir / entry.path, actual, path=entry.path,
-                                tolerance=tolerance, artifacts_dir=artifacts_dir / "diffs")
+        found = compare.compare(
+            expected_dir / entry.path,
+            actual,
+            path=entry.path,
+            tolerance=tolerance,
+            artifacts_dir=artifacts_dir / "diffs",
+        )
         checks.append(
             OutputCheck(
                 path=entry.path,
@@ -412,7 +457,8 @@ def compare_outputs(
                 volatile=found.volatile,
                 artifacts=tuple(
                     Path(a).resolve().relative_to(artifacts_dir.resolve()).as_posix()
-                    if Path(a).is_absolute() else a
+                    if Path(a).is_absolute()
+                    else a
                     for a in found.artifacts
                 ),
                 expected_sha256=entry.sha256,
@@ -421,14 +467,17 @@ def compare_outputs(
             )
         )
     for rel, kind in sorted(produced.items()):
-        checks.append(OutputCheck(
-            path=rel, status="unexpected",
-            reason="the rerun wrote this file, which the build's run did not"
-            + ("" if kind == "file" else f" (a {kind})"),
-            accepted=False,
-            actual_sha256=sha256_file(actual_dir / rel) if kind == "file" else "",
-        ))
-    return tuple(sorted(checks, key=lambda c: (STATUS_ORDER.index(c.status), c.path)))
+        checks.append(
+            OutputCheck(
+                path=rel,
+                status="unexpected",
+                reason="the rerun wrote this file, which the build's run did not"
+                + ("" if kind == "file" else f" (a {kind})"),
+                accepted=False,
+                actual_sha256=sha256_file(actual_dir / rel) if kind == "file" else "",
+            )
+        )
+    return tuple(verification_report.sort_checks(checks))
 
 
 def _accepted(status: CheckStatus, accept: Accept) -> bool:
@@ -454,8 +503,11 @@ def _outcome(record: RerunRecord, checks: tuple[OutputCheck, ...]) -> Outcome:
 def _anonymous_host(started_at: str) -> Environment:
     """Facts of the verifying machine without who ran it: reviewers are often anonymous."""
     host = environment.describe(
-        started_at=started_at, finished_at=environment.now_iso(), python=sys.executable,
-        root=Path(tempfile.gettempdir()), environ={},
+        started_at=started_at,
+        finished_at=environment.now_iso(),
+        python=sys.executable,
+        root=Path(tempfile.gettempdir()),
+        environ={},
     )
     return dataclasses.replace(host, hostname="", user="", git=None)
 
@@ -465,9 +517,9 @@ def _anonymous_host(started_at: str) -> Environment:
 
 def write_reports(verification: Verification, report_dir: Path) -> None:
     """Write verification.json (canonical) and verification.html into report_dir."""
-    from capsule import verification_report
-
-    text = json.dumps(dataclasses.asdict(verification), sort_keys=True, indent=2,
-                      ensure_ascii=False) + "\n"
+    text = (
+        json.dumps(dataclasses.asdict(verification), sort_keys=True, indent=2, ensure_ascii=False)
+        + "\n"
+    )
     (report_dir / VERIFICATION_JSON).write_text(text, encoding="utf-8")
     verification_report.write_html(verification, report_dir)

@@ -13,6 +13,7 @@ from capsule.build import BuildOptions, build
 from capsule.cli import main
 from capsule.errors import PlanError, StepFailed
 from capsule.hashing import snapshot
+
 from conftest import MakeProject
 
 # Two steps, standard library only: the second reads the first's output.
@@ -80,7 +81,11 @@ def test_build_records_steps_outputs_and_files(make_project: MakeProject, tmp_pa
     assert loaded.lock.pins == ()
     for name in ("Dockerfile", "run.sh", "README.md", "requirements.lock", "matplotlibrc"):
         assert (out / name).is_file(), name
-    assert {e.path for e in loaded.capsule_files} >= {"Dockerfile", "run.sh", "runtime/sitecustomize.py"}
+    assert {e.path for e in loaded.capsule_files} >= {
+        "Dockerfile",
+        "run.sh",
+        "runtime/sitecustomize.py",
+    }
     env = dict(loaded.determinism.env)
     assert env["PYTHONHASHSEED"] == "0" and env["TZ"] == "UTC"
     assert not list(tmp_path.glob(".totals.capsule.partial-*"))
@@ -120,7 +125,7 @@ def test_step_that_changes_its_input_is_reported(make_project: MakeProject, tmp_
 def test_secrets_in_the_environment_never_enter_the_capsule(
     make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    secret = "AKIA-not-a-real-key-5f3e2d1c"
+    secret = "AKIA-not-a-real-key-5f3e2d1c"  # noqa: S105
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     root = make_project({"01_env.py": "import os\nprint(sorted(os.environ))\n"})
     out = tmp_path / "s.capsule"
@@ -129,7 +134,7 @@ def test_secrets_in_the_environment_never_enter_the_capsule(
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
     env_vars = dict(manifest.read(out).environment.env_vars)
-    assert env_vars["AWS_SECRET_ACCESS_KEY"] == "<redacted>"
+    assert env_vars["AWS_SECRET_ACCESS_KEY"] == "<redacted>"  # noqa: S105
     # the step itself ran without the author's secrets
     assert "AWS_SECRET_ACCESS_KEY" not in (out / "logs/01-01_env.stdout").read_text()
 
@@ -160,7 +165,7 @@ def test_output_inside_the_analysis_is_refused(make_project: MakeProject) -> Non
 def test_unreadable_data_file(make_project: MakeProject, tmp_path: Path) -> None:
     root = make_project({"01_a.py": "print(1)\n", "data/locked.csv": "1\n"})
     (root / "data/locked.csv").chmod(0)
-    with pytest.raises(PlanError, match="cannot read data/locked.csv"):
+    with pytest.raises(PlanError, match=r"cannot read data/locked\.csv"):
         build(BuildOptions(source=root, output=tmp_path / "u.capsule"))
 
 
@@ -195,7 +200,7 @@ def test_dangling_data_link_is_unreadable(make_project: MakeProject, tmp_path: P
     (root / "data").mkdir()
     (root / "data/survey.csv").symlink_to("survey-2019.csv")  # the target was never copied
     out = tmp_path / "u.capsule"
-    with pytest.raises(PlanError, match="cannot read data/survey.csv") as error:
+    with pytest.raises(PlanError, match=r"cannot read data/survey\.csv") as error:
         build(BuildOptions(source=root, output=out))
     assert "exclude" in error.value.hint
     assert list(tmp_path.iterdir()) == [root]

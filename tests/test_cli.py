@@ -11,6 +11,7 @@ import pytest
 
 from capsule.cli import main
 from capsule.plan import read_toml
+
 from conftest import MakeProject
 
 

@@ -12,6 +12,7 @@ import pytest
 from capsule import manifest
 from capsule.build import BuildOptions, build
 from capsule.hashing import sha256_file, walk
+
 from conftest import EXAMPLE, PLANTED_SECRET, BuiltExample
 
 pytestmark = pytest.mark.slow

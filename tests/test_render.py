@@ -11,6 +11,7 @@ import jinja2
 import pytest
 
 from capsule import render
+
 from conftest import REPO
 
 
@@ -35,9 +36,19 @@ def test_shell_quoting_in_run_sh() -> None:
 def test_the_wheel_ships_the_templates_and_renders(tmp_path: Path) -> None:
     """Build the real wheel, install it (not the checkout) and render from it."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
-         str(tmp_path / "dist"), str(REPO)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
     )
     wheel = next((tmp_path / "dist").glob("capsule-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
@@ -46,15 +57,20 @@ def test_the_wheel_ships_the_templates_and_renders(tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     probe = (
         "import capsule.render as r; print(r.templates_dir()); "
         "print(r.render('matplotlibrc.j2', capsule_version='9'))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], env={"PYTHONPATH": str(target)}, cwd=tmp_path,
-        check=True, capture_output=True, text=True,
+        [sys.executable, "-c", probe],
+        env={"PYTHONPATH": str(target)},
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert done.stdout.splitlines()[0] == str(target / "capsule" / "templates")
     assert "svg.hashsalt: capsule" in done.stdout

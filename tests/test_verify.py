@@ -17,6 +17,7 @@ from capsule.build import BuildOptions, build
 from capsule.cli import main
 from capsule.hashing import sha256_bytes
 from capsule.model import FileEntry, Manifest, OutputEntry
+
 from conftest import BuiltExample, MakeProject
 
 # A small analysis, standard library only: a table and a text file from seeded data.
@@ -73,9 +74,11 @@ def verify_json(capsule: Path, *args: str) -> tuple[int, dict]:  # type: ignore[
     """Run `capsule verify --json` in-process; return the exit code and verification.json."""
     report = capsule.parent / f"{capsule.name}.report"
     code = main(["verify", str(capsule), "--report-dir", str(report), *args])
-    data = json.loads((report / "verification.json").read_text()) if code in (0, 1, 2) and (
-        report / "verification.json"
-    ).exists() else {}
+    data = (
+        json.loads((report / "verification.json").read_text())
+        if code in (0, 1, 2) and (report / "verification.json").exists()
+        else {}
+    )
     return code, data
 
 
@@ -84,8 +87,15 @@ def verify_json(capsule: Path, *args: str) -> tuple[int, dict]:  # type: ignore[
 
 @pytest.mark.parametrize(
     "rel",
-    ["work/data/values.csv", "work/01_table.py", "expected/out/table.csv", "requirements.lock",
-     "run.sh", "Dockerfile", "runtime/sitecustomize.py"],
+    [
+        "work/data/values.csv",
+        "work/01_table.py",
+        "expected/out/table.csv",
+        "requirements.lock",
+        "run.sh",
+        "Dockerfile",
+        "runtime/sitecustomize.py",
+    ],
 )
 def test_a_flipped_byte_anywhere_stops_verification(
     small_capsule: Path, rel: str, capsys: pytest.CaptureFixture[str]
@@ -118,12 +128,16 @@ def test_truncated_and_extra_files_are_named(
     ("change", "message"),
     [
         ({"format": 99}, "upgrade capsule"),
-        ({"files": [{"path": "../../etc/passwd", "sha256": "0", "size": 1, "role": "data"}]},
-         "not inside the capsule"),
+        (
+            {"files": [{"path": "../../etc/passwd", "sha256": "0", "size": 1, "role": "data"}]},
+            "not inside the capsule",
+        ),
     ],
 )
 def test_bad_manifests_are_refused(
-    small_capsule: Path, change: dict[str, object], message: str,
+    small_capsule: Path,
+    change: dict[str, object],
+    message: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = json.loads((small_capsule / "capsule.json").read_text())
@@ -136,8 +150,16 @@ def test_bad_manifests_are_refused(
 def test_report_dir_inside_the_capsule_is_refused(
     small_capsule: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["verify", str(small_capsule), "--backend", "local",
-                 "--report-dir", str(small_capsule / "report")])
+    code = main(
+        [
+            "verify",
+            str(small_capsule),
+            "--backend",
+            "local",
+            "--report-dir",
+            str(small_capsule / "report"),
+        ]
+    )
     assert code == 2
     assert "inside the capsule" in capsys.readouterr().err
     assert not (small_capsule / "report").exists()
@@ -161,7 +183,8 @@ def test_local_backend_reproduces(small_capsule: Path) -> None:
     assert code == 0
     assert data["outcome"] == "reproduced" and data["backend"] == "local"
     assert {c["path"]: c["status"] for c in data["outputs"]} == {
-        "out/table.csv": "identical", "out/note.txt": "identical",
+        "out/table.csv": "identical",
+        "out/note.txt": "identical",
     }
     assert data["capsule_id"] == sha256_bytes((small_capsule / "capsule.json").read_bytes())
     assert (small_capsule.parent / "small.capsule.report/verification.html").is_file()
@@ -180,8 +203,9 @@ def test_an_output_that_no_longer_comes_from_the_code(small_capsule: Path) -> No
     # a tolerance is a looser tier only when the reviewer accepts it
     code, data = verify_json(small_capsule, "--backend", "local", "--atol", "0.6")
     assert code == 1 and data["outputs"][0]["status"] == "within-tolerance"
-    code, data = verify_json(small_capsule, "--backend", "local", "--atol", "0.6",
-                             "--accept", "tolerance")
+    code, data = verify_json(
+        small_capsule, "--backend", "local", "--atol", "0.6", "--accept", "tolerance"
+    )
     assert code == 0 and data["accept"] == "tolerance"
 
 
@@ -192,16 +216,21 @@ def test_missing_and_unexpected_outputs(small_capsule: Path) -> None:
     code, data = verify_json(small_capsule, "--backend", "local")
     assert code == 1
     statuses = {c["path"]: c["status"] for c in data["outputs"]}
-    assert statuses == {"out/note.txt": "missing", "out/other.txt": "unexpected",
-                        "out/table.csv": "identical"}
+    assert statuses == {
+        "out/note.txt": "missing",
+        "out/other.txt": "unexpected",
+        "out/table.csv": "identical",
+    }
 
 
 def test_an_analysis_that_writes_the_time_does_not_verify(
     make_project: MakeProject, tmp_path: Path
 ) -> None:
     root = make_project(
-        {"01_stamp.py": "import time, pathlib\n"
-                        "pathlib.Path('stamp.txt').write_text(repr(time.time_ns()))\n"}
+        {
+            "01_stamp.py": "import time, pathlib\n"
+            "pathlib.Path('stamp.txt').write_text(repr(time.time_ns()))\n"
+        }
     )
     out = tmp_path / "stamp.capsule"
     build(BuildOptions(source=root, output=out))
@@ -281,7 +310,8 @@ def test_docker_sandbox_has_no_network(
 ) -> None:
     """A step that reaches a server at build time cannot reach anything in the sandbox."""
     root = make_project(
-        {"01_fetch.py": f"""
+        {
+            "01_fetch.py": f"""
             import socket, pathlib
             try:
                 with socket.create_connection(("127.0.0.1", {host_listener}), timeout=3) as s:
@@ -289,7 +319,8 @@ def test_docker_sandbox_has_no_network(
             except OSError as error:
                 answer = type(error).__name__
             pathlib.Path("fetched.txt").write_text(answer)
-        """}
+        """
+        }
     )
     out = tmp_path / "fetch.capsule"
     build(BuildOptions(source=root, output=out))
@@ -304,10 +335,18 @@ def test_docker_sandbox_has_no_network(
 @pytest.mark.docker
 def test_docker_contains_a_fork_bomb(small_capsule: Path, base_image: str) -> None:
     """A stranger's capsule that forks without bound is stopped, and said to be."""
-    bomb = b"import os, time\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.01)\n"
+    bomb = (
+        b"import os, time\n"
+        b"while True:\n"
+        b"    try:\n"
+        b"        os.fork()\n"
+        b"    except OSError:\n"
+        b"        time.sleep(0.01)\n"
+    )
     rewrite_capsule(small_capsule, {"work/01_table.py": bomb})
-    code, data = verify_json(small_capsule, "--base-image", base_image, "--pids", "64",
-                             "--timeout", "15")
+    code, data = verify_json(
+        small_capsule, "--base-image", base_image, "--pids", "64", "--timeout", "15"
+    )
     assert code == 2
     assert data["outcome"] == "failed"
     assert "time limit of 15 s" in data["rerun"]["failure"]
@@ -343,4 +382,3 @@ def test_docker_verifies_the_example_and_explains_a_changed_png(
     assert check["artifacts"]
     report = capsule.parent / f"{capsule.name}.report"
     assert (report / check["artifacts"][0]).is_file()
-

@@ -13,17 +13,17 @@ that never raises on malformed input, register its suffixes below, and add
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
 
 from capsule.errors import CapsuleError
+from capsule.hashing import CHUNK, sha256_file
 
 Verdict = Literal["identical", "metadata-only", "within-tolerance", "differs"]
 
-HASH_CHUNK = 1 << 20  # stream files through SHA-256 in 1 MiB chunks
+HASH_CHUNK = CHUNK  # files are streamed in 1 MiB chunks, never read whole
 
 
 @dataclass(frozen=True)
@@ -76,15 +76,6 @@ class Comparator(Protocol):
         tolerance: Tolerance,
         artifacts_dir: Path | None,
     ) -> Comparison: ...
-
-
-def sha256_file(file: Path) -> str:
-    """Return the hex SHA-256 of a file, read in 1 MiB chunks; OSError if it cannot be read."""
-    digest = hashlib.sha256()
-    with file.open("rb") as stream:
-        while chunk := stream.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # The comparators import the types above, so they are imported after them.

@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
 
     path = argv[0]
     try:
-        notebook = nbformat.read(path, as_version=4)
+        notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     except Exception as error:
         sys.stderr.write(f"{path}: not a readable notebook: {error}\n")
         return 2
@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     log_dir = os.environ.get("CAPSULE_LOG_DIR")
     if log_dir:
         name = path.replace("/", "__")
-        nbformat.write(notebook, os.path.join(log_dir, name))
+        nbformat.write(notebook, os.path.join(log_dir, name))  # type: ignore[no-untyped-call]
     return status
 
 
