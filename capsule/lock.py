@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from capsule import process
+from capsule.cache import CACHE_ENV, cache_dir
 from capsule.errors import CapsuleError, LockError
 from capsule.hashing import sha256_file
 from capsule.model import Lock, Pin, PinSource
@@ -52,7 +53,7 @@ CAPSULE_PACKAGE = Path(__file__).resolve().parent
 # Imported by capsule's runner, never by an analysis: not a root of the closure.
 RUNNER_DISTRIBUTIONS = ("pip-tools",)
 # Where the cache of index hashes lives (else $XDG_CACHE_HOME/capsule, else ~/.cache/capsule).
-HASH_CACHE_ENV = "CAPSULE_CACHE_DIR"
+HASH_CACHE_ENV = CACHE_ENV
 
 NOT_ON_INDEX = (
     "{name}=={version} is not on the package index and has no local source to build it from"
@@ -436,11 +437,7 @@ def _not_found(stderr: str) -> list[tuple[str, str]]:
 
 def hash_cache_path() -> Path:
     """The file where capsule keeps the hashes pip-tools found, for the next build to reuse."""
-    if os.environ.get(HASH_CACHE_ENV):
-        return Path(os.environ[HASH_CACHE_ENV]) / "pip-tools-hashes.txt"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "capsule" / "pip-tools-hashes.txt"
+    return cache_dir() / "pip-tools-hashes.txt"
 
 
 def _read_hash_cache(path: Path) -> dict[tuple[str, str], tuple[str, ...]]:

@@ -27,6 +27,7 @@ from capsule import (
     process,
     verification_report,
 )
+from capsule.cache import cache_dir
 from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError
 from capsule.hashing import sha256_bytes, sha256_file
 from capsule.model import (
@@ -53,6 +54,7 @@ NO_ENGINE_HINT = (
     "start a Docker engine (`sudo systemctl start docker` or `sudo dockerd &`), or verify without "
     "a container: --backend local (the capsule's code then runs on this machine)"
 )
+VENV_READY = ".capsule-ready"  # written last: a cached environment without it is incomplete
 EXACT = Tolerances()
 DEFAULT_LIMITS = docker.RunLimits()
 
@@ -317,7 +319,7 @@ def _rerun_local(
     python = _local_python(the_manifest.lock.python_version)
     start = time.monotonic()
     with progress.stage("Making a virtual environment from wheels/ (no network)"):
-        venv = _local_venv(capsule, python, rerun_dir.parent / "venv")
+        venv = _local_venv(capsule, python)
     build_s = time.monotonic() - start
     copy = rerun_dir.parent / "capsule"
     shutil.copytree(capsule, copy, ignore=shutil.ignore_patterns("wheels", "expected"))
@@ -356,7 +358,8 @@ def _rerun_local(
         network="host",
         timeout_s=options.limits.timeout_s,
     )
-    return python, "", record
+    # The interpreter's name, not its path: a path can name the reviewer (/home/NAME/…).
+    return Path(python).name, "", record
 
 
 def _local_python(version: str) -> str:
@@ -373,27 +376,46 @@ def _local_python(version: str) -> str:
     return found
 
 
-def _local_venv(capsule: Path, python: str, target: Path) -> Path:
-    """A new virtual environment with exactly the capsule's pins, installed from its wheels."""
-    process.run([python, "-m", "venv", str(target)])
+def _local_venv(capsule: Path, python: str) -> Path:
+    """A virtual environment with exactly the capsule's pins, installed from its wheels.
+
+    Environments are kept in capsule's cache, keyed by the lockfile and the interpreter, so a
+    second verification of the same capsule reuses its environment instead of reinstalling.
+    """
     lock = capsule / "requirements.lock"
-    if any(line and not line.startswith(("#", " ")) for line in lock.read_text().splitlines()):
-        process.run(
-            [
-                str(target / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-index",
-                "--find-links",
-                str(capsule / "wheels"),
-                "--require-hashes",
-                "--no-deps",
-                "-r",
-                str(lock),
-            ],
-        )
+    key = sha256_bytes(lock.read_bytes() + b"\0" + str(Path(python).absolute()).encode())
+    target = cache_dir() / "venvs" / key[:32]
+    if (target / VENV_READY).is_file():
+        probe = process.run([str(target / "bin" / "python"), "-c", "pass"], check=False)
+        if probe.returncode == 0:
+            return target
+        shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".venv-", dir=target.parent))
+    try:
+        process.run([python, "-m", "venv", str(staging)])
+        if any(line and not line.startswith(("#", " ")) for line in lock.read_text().splitlines()):
+            process.run(
+                [
+                    str(staging / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-index",
+                    "--find-links",
+                    str(capsule / "wheels"),
+                    "--require-hashes",
+                    "--no-deps",
+                    "-r",
+                    str(lock),
+                ],
+            )
+        (staging / VENV_READY).write_text(lock.read_text())
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
