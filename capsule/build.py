@@ -17,7 +17,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule import __version__, compare, docker, environment, lock, manifest, plan, render, runner
+from capsule import (
+    __version__,
+    compare,
+    docker,
+    environment,
+    lock,
+    manifest,
+    plan,
+    provenance,
+    render,
+    runner,
+)
 from capsule.determinism import decide
 from capsule.errors import CapsuleError, PlanError
 from capsule.hashing import CHUNK, Snapshot, Stat, sha256_file, snapshot, walk
@@ -124,6 +135,17 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
                 on_step=lambda i, step: progress.say(f"{i}/{total} {step.name}"),
             )
         produced = runner.outputs_of(result, packaged)
+        records = provenance.read_records(paths.trace)
+        graph = provenance.build_graph(
+            records,
+            plan=the_plan,
+            steps=result.steps,
+            outputs={rel: stat.sha256 for rel, stat in produced.items()},
+            writer=result.writer,
+            packaged=packaged,
+            root=paths.work,
+            runtime=paths.runtime,
+        )
         with progress.stage("Hashing outputs"):
             _copy_outputs(scratch / "work", staging / "expected", produced)
         with progress.stage("Pinning packages and fetching wheels"):
@@ -148,7 +170,10 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
         base_image = options.base_image or _default_base_image(the_lock.python_version)
         name = _capsule_name(source)
         _render_files(staging, name, base_image, the_plan, determinism.env, the_lock)
-        findings = _findings(the_plan, result, outputs, source, produced)
+        findings = (
+            *_findings(the_plan, result, outputs, source, produced),
+            *provenance.findings(records, graph),
+        )
         the_manifest = Manifest(
             format=FORMAT_VERSION,
             capsule_version=__version__,
@@ -163,6 +188,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
             steps=result.steps,
             capsule_files=_capsule_files(staging),
             findings=findings,
+            provenance=graph,
         )
         capsule_id = manifest.write(the_manifest, staging)
         _check_source_unchanged(source, the_plan, packaged)

@@ -97,14 +97,14 @@ _NOT_FOUND = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z
 
 
 def read_module_records(trace_dir: Path) -> dict[str, str | None]:
-    """Merge the modules-*.json records of a traced run: top-level module name -> file.
+    """Merge the process-*.json records of a traced run: top-level module name -> file.
 
     A module seen with a file in one process and without in another keeps the file; of two
     files for one name (processes with different paths) the smaller path is kept, so the
     result does not depend on process ids. An unreadable record raises LockError.
     """
     merged: dict[str, str | None] = {}
-    for record in sorted(trace_dir.glob("modules-*.json")):
+    for record in sorted(trace_dir.glob("process-*.json")):
         try:
             modules = json.loads(record.read_text(encoding="utf-8"))["modules"]
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -175,6 +175,76 @@ class Determinism:
     source_date_epoch_from: EpochOrigin
 
 
+# ── provenance: which code, which data and which process made each output ────────────────
+
+Observed = Literal["traced", "snapshot"]
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """Where in the analysis' own code a file was written: the first frame inside the analysis."""
+
+    file: str  # relative POSIX path of the script, module or notebook
+    line: int  # line in the file, or in the notebook cell
+    function: str  # "<module>" for top-level code
+    cell: int = 0  # for a notebook: the code cell, counted from 1; 0 otherwise
+    source_sha256: str = ""  # of the file as packaged in work/
+
+
+@dataclass(frozen=True)
+class FigureInfo:
+    """What a plotting library knew of a figure when it was saved."""
+
+    library: str  # e.g. "matplotlib"
+    title: str  # the figure's suptitle, else the titles of its axes joined by " | "
+    axis_labels: tuple[str, ...]  # x and y labels of each axes, in order, non-empty ones
+    width_in: float
+    height_in: float
+    dpi: float
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A process of a step, as traced; or the step itself for what only snapshots saw."""
+
+    id: str  # "02_confusion_matrix", or "02_confusion_matrix/p1" for its first traced process
+    step: str
+    argv: tuple[str, ...]  # of the process (interpreter written as `python`), or the step's
+    parent: str = ""  # the activity that started this process, "" for a step's first
+    kind: Literal["step", "process"] = "process"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """An activity read a file: a path of the analysis, or an absolute one outside it."""
+
+    activity: str
+    entity: str
+    seq: int  # order of the event within its process
+    external: bool = False  # outside the analysis folder: the rerun may not have it
+
+
+@dataclass(frozen=True)
+class Generation:
+    """An activity wrote a file that the run left as an output."""
+
+    entity: str  # relative path of the output
+    activity: str
+    seq: int
+    observed: Observed  # "traced": seen by the tracer; "snapshot": only by comparing the tree
+    call_site: CallSite | None = None
+    figure: FigureInfo | None = None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """The provenance graph of the build's run, in the spirit of W3C PROV."""
+
+    activities: tuple[Activity, ...]
+    used: tuple[Usage, ...]
+    generated: tuple[Generation, ...]
+
+
 # ── the manifest ──────────────────────────────────────────────────────────────────────────
 
 
@@ -195,6 +265,7 @@ class Manifest:
     steps: tuple[StepRun, ...]  # in the order they ran
     capsule_files: tuple[FileEntry, ...]  # the generated files beside work/ and expected/
     findings: tuple[Finding, ...] = field(default=())
+    provenance: Provenance = field(default=Provenance((), (), ()))
 
 
 # ── verification ──────────────────────────────────────────────────────────────────────────

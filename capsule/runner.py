@@ -80,7 +80,10 @@ def step_environment(
         "IPYTHONDIR": str(paths.config / "ipython"),
         "PYTHONPATH": str(paths.runtime),
         "CAPSULE_TRACE_DIR": str(paths.trace),
+        "CAPSULE_ANALYSIS_ROOT": str(paths.work),
         "CAPSULE_LOG_DIR": str(paths.logs),
+        # capsule's own tests force a tracer failure with it, to show it cannot fail a step
+        **{name: host[name] for name in ("CAPSULE_TRACE_FAIL",) if name in host},
     }
     return env
 
@@ -114,7 +117,7 @@ def run_steps(
         done = process.run(
             argv,
             cwd=paths.work,
-            env=env,
+            env={**env, "CAPSULE_STEP": step.name},
             check=False,
             stdout_path=paths.logs / f"{log}.stdout",
             stderr_path=paths.logs / f"{log}.stderr",

@@ -142,7 +142,7 @@ def test_read_module_records_merges_processes(tmp_path: Path) -> None:
     ]
     for pid, modules in records:
         record = {"pid": pid, "argv": ["x"], "executable": "/py", "modules": modules}
-        (tmp_path / f"modules-{pid}.json").write_text(json.dumps(record), encoding="utf-8")
+        (tmp_path / f"process-{pid}.json").write_text(json.dumps(record), encoding="utf-8")
     (tmp_path / "unrelated.json").write_text("not json", encoding="utf-8")
     assert lock.read_module_records(tmp_path) == {
         "numpy": "/np.py",
@@ -154,8 +154,8 @@ def test_read_module_records_merges_processes(tmp_path: Path) -> None:
 
 
 def test_read_module_records_refuses_a_broken_record(tmp_path: Path) -> None:
-    (tmp_path / "modules-1.json").write_text('{"pid": 1, "modu', encoding="utf-8")
-    with pytest.raises(LockError, match=r"modules-1\.json"):
+    (tmp_path / "process-1.json").write_text('{"pid": 1, "modu', encoding="utf-8")
+    with pytest.raises(LockError, match=r"process-1\.json"):
         lock.read_module_records(tmp_path)
 
 

@@ -1,17 +1,222 @@
 """capsule's per-process hook, loaded from PYTHONPATH by every Python process of a step.
 
-It must never break the analysis: everything it does is wrapped, and a failure is written to
-stderr once, never raised. Standard library only: it runs inside the analysis' own Python.
+With CAPSULE_TRACE_DIR set (at build time), it records, for this process:
+- the modules it imported (for the lock);
+- every file it opened for writing, renamed or removed, with the first stack frame inside the
+  analysis (file, line, function; for a notebook kernel, the cell) and what the plotting library
+  knew of the figure being saved;
+- every file it opened for reading, inside the analysis or outside it.
+The record is written at exit as `{CAPSULE_TRACE_DIR}/process-{pid}.json`.
+
+It must never break the analysis: the audit hook catches everything it might raise (an
+exception escaping an audit hook makes the traced program's own `open` fail), and a failure is
+counted in the record and written to stderr once. Standard library only; it runs inside the
+analysis' own Python, and its start-up cost is paid by every process.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import sys
 
 _TRACE_DIR = os.environ.get("CAPSULE_TRACE_DIR", "")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".pth")
+
+
+def _prefixes(*paths: str | None) -> tuple[str, ...]:
+    """Folders (real paths, with a trailing separator) whose files are never data."""
+    found = set()
+    for path in paths:
+        if path:
+            found.add(os.path.join(os.path.realpath(path), ""))
+    return tuple(sorted(found))
+
+
+class _Tracer:
+    """The state of this process's trace; one instance, installed as an audit hook."""
+
+    def __init__(self) -> None:
+        self.root = os.path.join(os.path.realpath(os.environ.get("CAPSULE_ANALYSIS_ROOT", ".")), "")
+        self.notebook = os.environ.get("CAPSULE_NOTEBOOK", "")  # set for a notebook's kernel
+        self.ignored = _prefixes(
+            sys.prefix,
+            sys.base_prefix,
+            sys.exec_prefix,
+            _HERE,
+            "/proc",
+            "/sys",
+            "/dev",
+            "/usr",
+            "/lib",
+            "/lib64",
+            "/bin",
+            "/sbin",
+            "/etc",
+            "/var/lib",
+            "/run",
+            *(
+                os.environ.get(name)
+                for name in (
+                    "MPLCONFIGDIR",
+                    "JUPYTER_CONFIG_DIR",
+                    "JUPYTER_DATA_DIR",
+                    "JUPYTER_RUNTIME_DIR",
+                    "IPYTHONDIR",
+                    "CAPSULE_TRACE_DIR",
+                    "CAPSULE_LOG_DIR",
+                )
+            ),
+        )
+        # capsule's own matplotlibrc is read by every process that imports matplotlib
+        rc = os.environ.get("MATPLOTLIBRC")
+        self.ignored_files = {os.path.realpath(rc)} if rc else set()
+        self.events: list[list[object]] = []
+        self.seq = 0
+        self.busy = False
+        self.failures = 0
+        self.first_failure = ""
+        self.force_failure = os.environ.get("CAPSULE_TRACE_FAIL") == "1"  # for capsule's tests
+
+    # The hook is called for every audit event of the process: return fast for all but a few.
+    def hook(self, event: str, args: tuple[object, ...]) -> None:
+        """The audit hook: record opens, renames and removes; never raise."""
+        if self.busy or event not in ("open", "os.rename", "os.remove"):
+            return
+        self.busy = True
+        try:
+            if self.force_failure:
+                raise RuntimeError("capsule's tracer was told to fail (CAPSULE_TRACE_FAIL=1)")
+            if event == "open":
+                self._open(args)
+            elif event == "os.rename":
+                self._rename(args)
+            else:
+                self._write("remove", args[0], args[1] if len(args) > 1 else None)
+        except Exception as error:
+            self.failures += 1
+            if not self.first_failure:
+                self.first_failure = f"{type(error).__name__}: {error}"
+                with contextlib.suppress(Exception):
+                    sys.stderr.write(f"capsule: tracing failed ({self.first_failure})\n")
+        finally:
+            self.busy = False
+
+    def _open(self, args: tuple[object, ...]) -> None:
+        path, mode, flags = (*args, None, None, None)[:3]
+        if path is None or isinstance(path, int):
+            return  # an already open file descriptor
+        if isinstance(mode, str):
+            writing = any(char in mode for char in "wax+")
+        else:
+            writing = isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+        if writing:
+            self._write("write", path, None)
+        else:
+            self._read(path)
+
+    def _rename(self, args: tuple[object, ...]) -> None:
+        self._write("remove", args[0], None)
+        self._write("write", args[1], None)
+
+    def _where(self, path: object) -> tuple[str, bool] | None:
+        """(relative path, False) inside the analysis, (absolute path, True) outside, or None."""
+        name = os.fsdecode(os.fspath(path))  # type: ignore[call-overload]
+        full = os.path.abspath(name)
+        if not full.startswith(self.root):
+            full = os.path.realpath(full)
+        if full.startswith(self.root):
+            return full[len(self.root) :].replace(os.sep, "/"), False
+        if full.startswith(self.ignored) or full in self.ignored_files:
+            return None
+        return full, True
+
+    def _read(self, path: object) -> None:
+        where = self._where(path)
+        if where is None or where[0].endswith(_CODE_SUFFIXES):
+            return
+        self.seq += 1
+        self.events.append([self.seq, "read", where[0], where[1], None, None])
+
+    def _write(self, op: str, path: object, _dir_fd: object) -> None:
+        where = self._where(path)
+        if where is None:
+            return
+        self.seq += 1
+        frame = sys._getframe(1)
+        site, figure = self._site(frame) if op == "write" else (None, None)
+        self.events.append([self.seq, op, where[0], where[1], site, figure])
+
+    def _site(self, frame: object) -> tuple[list[object] | None, dict[str, object] | None]:
+        """The first frame inside the analysis, and the figure being saved if any."""
+        site = None
+        figure = None
+        while frame is not None:
+            code = frame.f_code  # type: ignore[attr-defined]
+            filename = code.co_filename
+            if figure is None and "savefig" in code.co_name:
+                figure = _describe_figure(frame)
+            if site is None:
+                full = os.path.abspath(filename)
+                if full.startswith(self.root) and not full.startswith(_HERE):
+                    rel = full[len(self.root) :].replace(os.sep, "/")
+                    site = [rel, frame.f_lineno, code.co_name, 0]  # type: ignore[attr-defined]
+                elif self.notebook and _is_cell(filename):
+                    site = [self.notebook, frame.f_lineno, code.co_name, _cell()]  # type: ignore[attr-defined]
+            if site is not None and figure is not None:
+                break
+            frame = frame.f_back  # type: ignore[attr-defined]
+        return site, figure
+
+    def record(self) -> dict[str, object]:
+        """This process's record, as written at exit."""
+        return {
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "argv": list(sys.argv),
+            "executable": sys.executable,
+            "cwd": os.getcwd(),
+            "step": os.environ.get("CAPSULE_STEP", ""),
+            "modules": _modules(),
+            "events": self.events,
+            "failures": self.failures,
+            "first_failure": self.first_failure,
+        }
+
+
+def _is_cell(filename: str) -> bool:
+    """Whether a code object comes from a notebook cell: ipykernel names them
+    <tmp>/ipykernel_<pid>/<hash>.py (not to be confused with ipykernel_launcher.py)."""
+    _, marker, rest = filename.partition("/ipykernel_")
+    return bool(marker) and rest.partition("/")[0].isdigit()
+
+
+def _cell() -> int:
+    """The notebook code cell being run, counted from 1.
+
+    A fresh kernel runs the cells in order, and while cell k runs IPython's execution_count
+    already reads k + 1 (it is the number of the next cell); capsule's tests pin this down.
+    """
+    try:
+        shell = sys.modules["IPython"].get_ipython()
+        return max(int(shell.execution_count) - 1, 1)
+    except Exception:
+        return 0
+
+
+def _describe_figure(frame: object) -> dict[str, object] | None:
+    """Ask the figure tracers (one per plotting library) what the saved figure is."""
+    try:
+        import _capsule_figures
+
+        described: dict[str, object] | None = _capsule_figures.describe(frame)
+        return described
+    except Exception:
+        return None
 
 
 def _modules() -> dict[str, str | None]:
@@ -29,28 +234,27 @@ def _modules() -> dict[str, str | None]:
     return found
 
 
+_TRACER = _Tracer() if _TRACE_DIR else None
+
+
 def _write_record() -> None:
-    """Write this process's record of imported modules into the trace folder."""
+    """Write this process's record into the trace folder."""
+    if _TRACER is None:
+        return
+    _TRACER.busy = True  # capsule's own writes are not the analysis'
     try:
-        record = {
-            "pid": os.getpid(),
-            "argv": list(sys.argv),
-            "executable": sys.executable,
-            "modules": _modules(),
-        }
-        target = os.path.join(_TRACE_DIR, f"modules-{os.getpid()}.json")
+        target = os.path.join(_TRACE_DIR, f"process-{os.getpid()}.json")
         with open(target + ".tmp", "w", encoding="utf-8") as stream:
-            json.dump(record, stream, sort_keys=True)
+            json.dump(_TRACER.record(), stream, sort_keys=True)
         os.replace(target + ".tmp", target)
     except Exception as error:  # never fail the analysis because of capsule
-        sys.stderr.write(f"capsule: could not record imported modules: {error!r}\n")
+        sys.stderr.write(f"capsule: could not write the trace of this process: {error!r}\n")
 
 
 def _chain_next_sitecustomize() -> None:
     """Run the sitecustomize this one shadows (a distribution's or a virtualenv's), if any."""
-    here = os.path.dirname(os.path.abspath(__file__))
     for entry in sys.path:
-        if not entry or os.path.abspath(entry) == here:
+        if not entry or os.path.abspath(entry) == _HERE:
             continue
         candidate = os.path.join(entry, "sitecustomize.py")
         if os.path.isfile(candidate):
@@ -63,6 +267,7 @@ def _chain_next_sitecustomize() -> None:
             return
 
 
-if _TRACE_DIR:
+if _TRACER is not None:
     atexit.register(_write_record)
+    sys.addaudithook(_TRACER.hook)
 _chain_next_sitecustomize()

@@ -1,0 +1,138 @@
+"""Provenance: which code, which data and which process made each output, as observed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from capsule import manifest
+from capsule.build import BuildOptions, build
+from capsule.model import Generation, Manifest
+from conftest import MakeProject
+
+
+def built(make_project: MakeProject, tmp_path: Path, files: dict[str, str]) -> Manifest:
+    """Build a small analysis and read its manifest."""
+    out = tmp_path / "p.capsule"
+    build(BuildOptions(source=make_project(files), output=out))
+    return manifest.read(out)
+
+
+def generation(m: Manifest, path: str) -> Generation:
+    """The generation of one output."""
+    return next(g for g in m.provenance.generated if g.entity == path)
+
+
+def reads(m: Manifest, activity: str) -> list[tuple[str, bool]]:
+    """What an activity read, in order."""
+    return [(u.entity, u.external) for u in m.provenance.used if u.activity == activity]
+
+
+def test_numpy_writes_and_reads_are_traced_with_call_sites(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    m = built(
+        make_project,
+        tmp_path,
+        {
+            "data/x.txt": "1\n2\n3\n",
+            "01_stats.py": """
+                import numpy as np
+
+                def save(values):
+                    np.savetxt("out/mean.txt", [values.mean()])
+
+                values = np.loadtxt("data/x.txt")
+                import os; os.makedirs("out", exist_ok=True)
+                save(values)
+                np.save("out/values.npy", values)
+            """,
+        },
+    )
+    mean = generation(m, "out/mean.txt")
+    assert mean.observed == "traced"
+    assert mean.activity == "01_stats/p1"
+    assert mean.call_site is not None
+    assert (mean.call_site.file, mean.call_site.line, mean.call_site.function) == (
+        "01_stats.py", 4, "save"
+    )
+    entries = {e.path: e.sha256 for e in m.files}
+    assert mean.call_site.source_sha256 == entries["01_stats.py"]
+    npy = generation(m, "out/values.npy")
+    assert npy.call_site is not None and (npy.call_site.line, npy.call_site.function) == (
+        9, "<module>"
+    )
+    assert reads(m, "01_stats/p1") == [("data/x.txt", False)]
+    activity = next(a for a in m.provenance.activities if a.id == "01_stats/p1")
+    assert activity.argv == ("python", "01_stats.py")
+
+
+def test_a_python_subprocess_that_writes_the_figure(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    m = built(
+        make_project,
+        tmp_path,
+        {
+            "01_driver.py": """
+                import subprocess, sys
+                subprocess.run([sys.executable, "tools/plot.py", "--dpi", "50"], check=True)
+            """,
+            "tools/plot.py": """
+                import pathlib, sys
+                pathlib.Path("fig.txt").write_text(" ".join(sys.argv[1:]))
+            """,
+        },
+    )
+    fig = generation(m, "fig.txt")
+    assert fig.activity == "01_driver/p2"
+    assert fig.call_site is not None and fig.call_site.file == "tools/plot.py"
+    child = next(a for a in m.provenance.activities if a.id == "01_driver/p2")
+    assert child.parent == "01_driver/p1"
+    assert child.argv == ("python", "tools/plot.py", "--dpi", "50")
+
+
+def test_a_shell_step_gets_step_level_lineage(make_project: MakeProject, tmp_path: Path) -> None:
+    m = built(
+        make_project,
+        tmp_path,
+        {
+            "data/a.txt": "a\n",
+            "capsule.toml": """
+                [[steps]]
+                name = "copy"
+                command = ["sh", "-c", "mkdir -p out && cp data/a.txt out/copy.txt"]
+            """,
+        },
+    )
+    copy = generation(m, "out/copy.txt")
+    assert (copy.observed, copy.activity, copy.call_site) == ("snapshot", "copy", None)
+    step = next(a for a in m.provenance.activities if a.id == "copy")
+    assert step.kind == "step" and step.argv == ("sh", "-c", "mkdir -p out && cp data/a.txt out/copy.txt")
+
+
+def test_reading_outside_the_analysis_is_flagged(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere" / "raw.csv"
+    outside.parent.mkdir()
+    outside.write_text("1\n")
+    m = built(
+        make_project,
+        tmp_path,
+        {"01_read.py": f"open('out.txt', 'w').write(open({str(outside)!r}).read())\n"},
+    )
+    assert (str(outside), True) in reads(m, "01_read/p1")
+    flagged = [f for f in m.findings if f.check == "reads-outside-analysis"]
+    assert [f.location for f in flagged] == [str(outside)]
+
+
+def test_the_tracers_own_failure_cannot_fail_a_step(
+    make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAPSULE_TRACE_FAIL", "1")
+    m = built(make_project, tmp_path, {"01_w.py": "open('w.txt', 'w').write('still here')\n"})
+    assert [o.path for o in m.outputs] == ["w.txt"]
+    assert generation(m, "w.txt").observed == "snapshot"  # the tracer saw nothing
+    assert any(f.check == "tracer-failed" for f in m.findings)
