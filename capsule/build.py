@@ -43,6 +43,7 @@ from capsule.model import (
     OutputEntry,
     Plan,
 )
+from capsule.notebooks import execution_order_findings
 from capsule.progress import Progress
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
@@ -404,6 +405,8 @@ def _findings(
                     fix="rerun the analysis, or check which version of the code made this file",
                 )
             )
+    notebooks = [step.path for step in the_plan.steps if step.kind == "notebook"]
+    found.extend(execution_order_findings(source, notebooks))
     for rel in walk(source, the_plan.exclude):
         if plan.is_output(rel, the_plan) and rel not in produced:
             found.append(

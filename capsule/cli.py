@@ -16,11 +16,23 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from capsule import __version__
 from capsule.build import BuildOptions, BuildSummary, build
 from capsule.docker import RunLimits
 from capsule.errors import EXIT_OK, CapsuleError
+from capsule.lineage import (
+    TABLE_COLUMNS,
+    Lineage,
+    all_lineages,
+    lineage,
+    render_one,
+    render_table,
+    to_json,
+)
+from capsule.manifest import MANIFEST_FILE
+from capsule.manifest import read as read_manifest
 from capsule.model import Tolerances
 from capsule.plan import PLAN_FILE, propose
 from capsule.progress import Progress
@@ -170,6 +182,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify_.add_argument("--json", action="store_true", help="print verification.json instead")
     verify_.set_defaults(handler=_verify)
+
+    show = commands.add_parser(
+        "show",
+        parents=[common],
+        help="show which code, data and process made each output of a capsule",
+        description="Read a capsule's manifest and show the lineage of its outputs: the step, "
+        "process and line of code that wrote each one, the files it had read, and the original "
+        "data it derives from. With no OUTPUT, one line per output.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.add_argument("capsule", type=Path, help="the capsule folder (NAME.capsule)")
+    show.add_argument(
+        "output", nargs="?", default="", help="an output, as its path in expected/ (default: all)"
+    )
+    show.add_argument("--json", action="store_true", help="print the lineage as JSON")
+    show.set_defaults(handler=_show)
     return parser
 
 
@@ -223,6 +252,32 @@ def _verify(args: argparse.Namespace, out: Console) -> int:
     else:
         _print_verification(result, out)
     return result.exit_code
+
+
+def _show(args: argparse.Namespace, out: Console) -> int:
+    folder: Path = args.capsule
+    if folder.name == MANIFEST_FILE:  # `capsule show NAME.capsule/capsule.json` means the folder
+        folder = folder.parent
+    the_manifest = read_manifest(folder)  # ManifestError (exit 2) unless a capsule folder
+    # an unknown OUTPUT raises LineageError (exit 2), its hint naming the closest outputs
+    lineages: tuple[Lineage, ...] = (
+        (lineage(the_manifest, args.output),) if args.output else all_lineages(the_manifest)
+    )
+    if args.json:
+        sys.stdout.write(to_json(lineages))
+    elif args.output:
+        out.print(render_one(lineages[0]).rstrip("\n"), markup=False)
+    elif not lineages:
+        out.print(f"{folder}: this capsule records no outputs", markup=False)
+    else:
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        for column in TABLE_COLUMNS:
+            table.add_column(column, overflow="fold")
+        for row in render_table(lineages):
+            table.add_row(*(Text(cell) for cell in row))
+        out.print(table)
+        out.print(f"\nOne output in full: capsule show {folder} OUTPUT", markup=False)
+    return EXIT_OK
 
 
 STATUS_STYLE = {

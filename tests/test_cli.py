@@ -65,3 +65,20 @@ def test_console_script_runs(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: ") and "\nhint: " in bad.stderr
+
+
+def test_show_prints_lineage_and_suggests_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_lineage import sample
+
+    from capsule import manifest
+
+    manifest.write(sample(), tmp_path)
+    assert main(["show", str(tmp_path), "fig.png"]) == 0
+    assert "sources   data/raw.csv" in capsys.readouterr().out
+    assert main(["show", str(tmp_path), "--json"]) == 0
+    assert '"outputs"' in capsys.readouterr().out
+    assert main(["show", str(tmp_path), "fig.pgn"]) == 2
+    assert "did you mean" in capsys.readouterr().err
+    assert main(["show", str(tmp_path / "nope")]) == 2

@@ -24,6 +24,7 @@ EXAMPLE_OUTPUTS = {
     "figures/fig3_ngram_sweep.svg",
     "figures/fig4_error_analysis.png",
     "tables/table1_metrics.csv",
+    "notebooks/04_error_analysis/cell7-1.png",  # the figure the notebook displays
 }
 
 

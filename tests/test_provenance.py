@@ -9,6 +9,7 @@ import pytest
 from capsule import manifest
 from capsule.build import BuildOptions, build
 from capsule.model import Generation, Manifest
+
 from conftest import MakeProject
 
 
@@ -55,13 +56,16 @@ def test_numpy_writes_and_reads_are_traced_with_call_sites(
     assert mean.activity == "01_stats/p1"
     assert mean.call_site is not None
     assert (mean.call_site.file, mean.call_site.line, mean.call_site.function) == (
-        "01_stats.py", 4, "save"
+        "01_stats.py",
+        4,
+        "save",
     )
     entries = {e.path: e.sha256 for e in m.files}
     assert mean.call_site.source_sha256 == entries["01_stats.py"]
     npy = generation(m, "out/values.npy")
     assert npy.call_site is not None and (npy.call_site.line, npy.call_site.function) == (
-        9, "<module>"
+        9,
+        "<module>",
     )
     assert reads(m, "01_stats/p1") == [("data/x.txt", False)]
     activity = next(a for a in m.provenance.activities if a.id == "01_stats/p1")
@@ -109,12 +113,14 @@ def test_a_shell_step_gets_step_level_lineage(make_project: MakeProject, tmp_pat
     copy = generation(m, "out/copy.txt")
     assert (copy.observed, copy.activity, copy.call_site) == ("snapshot", "copy", None)
     step = next(a for a in m.provenance.activities if a.id == "copy")
-    assert step.kind == "step" and step.argv == ("sh", "-c", "mkdir -p out && cp data/a.txt out/copy.txt")
+    assert step.kind == "step" and step.argv == (
+        "sh",
+        "-c",
+        "mkdir -p out && cp data/a.txt out/copy.txt",
+    )
 
 
-def test_reading_outside_the_analysis_is_flagged(
-    make_project: MakeProject, tmp_path: Path
-) -> None:
+def test_reading_outside_the_analysis_is_flagged(make_project: MakeProject, tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere" / "raw.csv"
     outside.parent.mkdir()
     outside.write_text("1\n")

@@ -44,8 +44,13 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"{path}: not a readable notebook: {error}\n")
         return 2
     kernel = notebook.metadata.get("kernelspec", {}).get("name") or "python3"
-    # The kernel inherits this: its tracer names the notebook as the call site of its writes.
+    # The kernel inherits these: its tracer names the notebook as the call site of its writes,
+    # and maps the kernel's n-th execution to its code cell (blank cells are never sent).
     os.environ["CAPSULE_NOTEBOOK"] = path
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    os.environ["CAPSULE_NOTEBOOK_CELLS"] = ",".join(
+        str(number) for number, cell in enumerate(code_cells, start=1) if cell.source.strip()
+    )
     try:
         import matplotlib_inline  # noqa: F401
 

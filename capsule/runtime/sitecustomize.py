@@ -196,14 +196,17 @@ def _is_cell(filename: str) -> bool:
 
 
 def _cell() -> int:
-    """The notebook code cell being run, counted from 1.
+    """The notebook code cell being run, counted from 1 among code cells.
 
-    A fresh kernel runs the cells in order, and while cell k runs IPython's execution_count
-    already reads k + 1 (it is the number of the next cell); capsule's tests pin this down.
+    A fresh kernel runs the non-blank code cells in order (CAPSULE_NOTEBOOK_CELLS lists their
+    numbers), and while the n-th of them runs IPython's execution_count already reads n + 1 (the
+    number of the next execution); capsule's tests pin this down.
     """
     try:
         shell = sys.modules["IPython"].get_ipython()
-        return max(int(shell.execution_count) - 1, 1)
+        executed = int(shell.execution_count) - 1
+        cells = [int(n) for n in os.environ.get("CAPSULE_NOTEBOOK_CELLS", "").split(",") if n]
+        return cells[executed - 1] if 0 < executed <= len(cells) else max(executed, 1)
     except Exception:
         return 0
 
