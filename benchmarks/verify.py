@@ -5,8 +5,9 @@
 Builds examples/paper_figures into a temporary capsule (or uses --capsule), then verifies it
 twice. For docker, the first verification starts with no cached layers (the images capsule and
 its tests built are removed first, the base image is kept), so it installs every wheel; the
-second reuses the dependency layer and only reruns the analysis. For local, the first makes the virtual environment, the
-second reuses it from capsule's cache. Prints one line per verification and the speed-up.
+second reuses the dependency layer and only reruns the analysis. For local, the first makes the
+virtual environment, the second reuses it from capsule's cache. Prints one line per
+verification and the speed-up.
 """
 
 from __future__ import annotations

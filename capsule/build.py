@@ -60,6 +60,7 @@ CODE_NAMES = (
     "environment.yml",
 )
 DEBIAN_SUITE = "bookworm"
+SHOWN_FOLDER = "shown/"  # where capsule/runtime/_capsule_show.py saves plt.show() figures
 # template -> file of the capsule
 RENDERED = (
     ("Dockerfile.j2", "Dockerfile"),
@@ -159,7 +160,13 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
                 say=progress.say,
             )
         with progress.stage("Comparing with the outputs on disk"):
-            outputs = _compare_on_disk(source, staging / "expected", produced, result.writer)
+            outputs = _compare_on_disk(
+                source,
+                staging / "expected",
+                produced,
+                result.writer,
+                [step.path for step in the_plan.steps if step.kind == "notebook"],
+            )
         finished_at = environment.now_iso()
         env = environment.describe(
             started_at=started_at,
@@ -340,8 +347,19 @@ def _copy_outputs(work: Path, expected: Path, produced: Mapping[str, Stat]) -> N
             )
 
 
+def _made_by_capsule(rel: str, notebooks: list[str]) -> bool:
+    """Whether an output is one capsule itself saves: a plt.show() figure, a notebook image."""
+    if rel.startswith(SHOWN_FOLDER):
+        return True
+    return any(rel.startswith(nb.removesuffix(".ipynb") + "/cell") for nb in notebooks)
+
+
 def _compare_on_disk(
-    source: Path, expected: Path, produced: Mapping[str, Stat], writer: Mapping[str, str]
+    source: Path,
+    expected: Path,
+    produced: Mapping[str, Stat],
+    writer: Mapping[str, str],
+    notebooks: list[str],
 ) -> tuple[OutputEntry, ...]:
     """Each output of the run, with the author's own copy compared against it."""
     entries = []
@@ -351,6 +369,8 @@ def _compare_on_disk(
         note = ""
         if not mine.is_file():
             status = "missing"
+            if _made_by_capsule(rel, notebooks):
+                note = "made by capsule: a figure the analysis showed but did not save"
         elif sha256_file(mine) == stat.sha256:
             status = "identical"
         else:

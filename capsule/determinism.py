@@ -19,7 +19,8 @@ FIXED_ENV: tuple[tuple[str, str], ...] = (
     ("LANG", "C.UTF-8"),
     ("LC_ALL", "C.UTF-8"),
     ("MKL_NUM_THREADS", "1"),
-    ("MPLBACKEND", "Agg"),
+    # Agg, except that plt.show() saves each figure (capsule/runtime/_capsule_show.py)
+    ("MPLBACKEND", "module://_capsule_show"),
     ("NUMEXPR_NUM_THREADS", "1"),
     ("OMP_NUM_THREADS", "1"),
     ("OPENBLAS_NUM_THREADS", "1"),

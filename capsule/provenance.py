@@ -230,17 +230,7 @@ def _portable_argv(argv: tuple[str, ...], root: Path, runtime: Path) -> tuple[st
 def _call_site(
     site: object, path: str, notebook: str | None, packaged: Snapshot
 ) -> CallSite | None:
-    """The recorded call site; for an image a notebook runner extracted, its cell."""
-    if isinstance(site, list) and len(site) >= 4:
-        file = str(site[0])
-        stat = packaged.get(file)
-        return CallSite(
-            file=file,
-            line=int(site[1]),
-            function=str(site[2]),
-            cell=int(site[3]),
-            source_sha256=stat.sha256 if stat else "",
-        )
+    """For an image a notebook runner extracted, its cell; else the recorded call site."""
     if notebook:
         folder = notebook.rsplit(".", 1)[0] + "/"
         match = _CELL_OUTPUT.match(path[len(folder) :]) if path.startswith(folder) else None
@@ -253,6 +243,16 @@ def _call_site(
                 cell=int(match.group(1)),
                 source_sha256=stat.sha256 if stat else "",
             )
+    if isinstance(site, list) and len(site) >= 4:
+        file = str(site[0])
+        stat = packaged.get(file)
+        return CallSite(
+            file=file,
+            line=int(site[1]),
+            function=str(site[2]),
+            cell=int(site[3]),
+            source_sha256=stat.sha256 if stat else "",
+        )
     return None
 
 

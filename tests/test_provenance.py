@@ -142,3 +142,83 @@ def test_the_tracers_own_failure_cannot_fail_a_step(
     assert [o.path for o in m.outputs] == ["w.txt"]
     assert generation(m, "w.txt").observed == "snapshot"  # the tracer saw nothing
     assert any(f.check == "tracer-failed" for f in m.findings)
+
+
+def test_savefig_records_the_figure(make_project: MakeProject, tmp_path: Path) -> None:
+    m = built(
+        make_project,
+        tmp_path,
+        {
+            "01_plot.py": """
+                import matplotlib.pyplot as plt
+
+                fig, ax = plt.subplots(figsize=(6, 4))
+                ax.plot([1, 2, 3])
+                ax.set_xlabel("epoch")
+                ax.set_ylabel("loss")
+                fig.suptitle("Figure 2: Confusion matrix of the Random Forest")
+                fig.savefig("fig2.png", dpi=150)
+            """,
+        },
+    )
+    fig = generation(m, "fig2.png")
+    assert fig.call_site is not None and (fig.call_site.file, fig.call_site.line) == (
+        "01_plot.py",
+        8,
+    )
+    assert fig.figure is not None
+    assert fig.figure.title == "Figure 2: Confusion matrix of the Random Forest"
+    assert fig.figure.axis_labels == ("epoch", "loss")
+    assert (fig.figure.width_in, fig.figure.height_in, fig.figure.dpi) == (6.0, 4.0, 150.0)
+
+
+def test_a_script_that_only_shows_its_figures(make_project: MakeProject, tmp_path: Path) -> None:
+    m = built(
+        make_project,
+        tmp_path,
+        {
+            "scripts/01_explore.py": """
+                import matplotlib.pyplot as plt
+
+                plt.figure()
+                plt.plot([3, 1, 2])
+                plt.title("Raw signal")
+                plt.figure()
+                plt.hist([1, 1, 2, 3])
+                plt.show()
+            """,
+        },
+    )
+    outputs = {o.path: o for o in m.outputs}
+    assert set(outputs) == {"shown/01_explore-figure1.png", "shown/01_explore-figure2.png"}
+    assert outputs["shown/01_explore-figure1.png"].on_disk == "missing"
+    assert "made by capsule" in outputs["shown/01_explore-figure1.png"].on_disk_note
+    first = generation(m, "shown/01_explore-figure1.png")
+    assert first.call_site is not None
+    assert (first.call_site.file, first.call_site.line) == ("scripts/01_explore.py", 8)
+    assert first.figure is not None and first.figure.title == "Raw signal"
+
+
+def test_a_notebook_figure_names_its_cell(make_project: MakeProject, tmp_path: Path) -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# Plots"),
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt"),
+        nbformat.v4.new_code_cell(""),  # blank: never sent to the kernel
+        nbformat.v4.new_code_cell(
+            "fig, ax = plt.subplots()\nax.plot([1, 2])\nfig.savefig('../fig.png')\nplt.show()"
+        ),
+    ]
+    m = built(make_project, tmp_path, {"nb/01_plots.ipynb": nbformat.writes(notebook)})
+    fig = generation(m, "fig.png")
+    assert fig.call_site is not None
+    assert (fig.call_site.file, fig.call_site.cell, fig.call_site.line) == (
+        "nb/01_plots.ipynb",
+        3,
+        3,
+    )
+    shown = generation(m, "nb/01_plots/cell3-1.png")
+    assert shown.call_site is not None and shown.call_site.cell == 3

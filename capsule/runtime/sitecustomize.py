@@ -160,9 +160,9 @@ class _Tracer:
             filename = code.co_filename
             if figure is None and "savefig" in code.co_name:
                 figure = _describe_figure(frame)
-            if site is None:
+            if site is None and not filename.startswith("<"):  # "<frozen runpy>", "<string>"
                 full = os.path.abspath(filename)
-                if full.startswith(self.root) and not full.startswith(_HERE):
+                if full.startswith(self.root) and not full.startswith(self.ignored):
                     rel = full[len(self.root) :].replace(os.sep, "/")
                     site = [rel, frame.f_lineno, code.co_name, 0]  # type: ignore[attr-defined]
                 elif self.notebook and _is_cell(filename):
