@@ -27,6 +27,7 @@ from capsule import (
     plan,
     provenance,
     render,
+    report,
     runner,
 )
 from capsule.determinism import decide
@@ -199,6 +200,10 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
             provenance=graph,
         )
         capsule_id = manifest.write(the_manifest, staging)
+        with progress.stage("Writing the methods report"):
+            # Derived from capsule.json, so written after it and not listed in it.
+            for fmt in ("html", "md", "tex"):
+                report.write_report(staging, fmt=fmt)
         _check_source_unchanged(source, the_plan, packaged)
         _publish(staging, target, options.force)
     return BuildSummary(
@@ -316,11 +321,11 @@ def _role(rel: str, the_plan: Plan) -> FileRole:
     """Whether a packaged file is code, data or something else."""
     from capsule.hashing import matches
 
-    if matches(rel, the_plan.data):
-        return "data"
     name = rel.rsplit("/", 1)[-1]
     if name in CODE_NAMES or name.endswith(CODE_SUFFIXES):
-        return "code"
+        return "code"  # a script in data/ (the generator of the data) is still code
+    if matches(rel, the_plan.data):
+        return "data"
     return "other"
 
 

@@ -36,6 +36,7 @@ from capsule.manifest import read as read_manifest
 from capsule.model import Tolerances
 from capsule.plan import PLAN_FILE, propose
 from capsule.progress import Progress
+from capsule.report import render_report, write_report
 from capsule.verification_report import verdict_line
 from capsule.verify import VERIFICATION_HTML, VERIFICATION_JSON, VerifyOptions, VerifyResult, verify
 
@@ -199,6 +200,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.add_argument("--json", action="store_true", help="print the lineage as JSON")
     show.set_defaults(handler=_show)
+
+    report_ = commands.add_parser(
+        "report",
+        parents=[common],
+        help="render a capsule's methods report again (HTML, Markdown or LaTeX)",
+        description="Render the methods report from the capsule alone (capsule.json, expected/, "
+        "logs/), including verification.json from NAME.verification/ beside it when present.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report_.add_argument("capsule", type=Path, help="the capsule folder (NAME.capsule)")
+    report_.add_argument("--format", dest="fmt", choices=("html", "md", "tex"), default="html")
+    report_.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="file to write, '-' for stdout (default: report.html, methods.md or methods.tex "
+        "in the capsule)",
+    )
+    report_.add_argument(
+        "--verification",
+        type=Path,
+        default=None,
+        help="a verification.json or its folder (default: NAME.verification/ beside the capsule)",
+    )
+    report_.set_defaults(handler=_report)
     return parser
 
 
@@ -277,6 +305,15 @@ def _show(args: argparse.Namespace, out: Console) -> int:
             table.add_row(*(Text(cell) for cell in row))
         out.print(table)
         out.print(f"\nOne output in full: capsule show {folder} OUTPUT", markup=False)
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace, out: Console) -> int:
+    if args.output == Path("-"):
+        sys.stdout.write(render_report(args.capsule, fmt=args.fmt, verification=args.verification))
+        return EXIT_OK
+    written = write_report(args.capsule, args.output, fmt=args.fmt, verification=args.verification)
+    out.print(f"Wrote {written}", markup=False)
     return EXIT_OK
 
 

@@ -405,15 +405,17 @@ def run_container(
         raise _refused(f"create a container of {image}", error) from error
 
     tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
-    killed_for_time = threading.Event()
+    deadline_passed = threading.Event()
 
     def kill_at_deadline() -> None:
-        """Kill the container when its time is up (runs on a timer thread)."""
-        try:
-            container.kill()
-        except (docker.errors.APIError, requests.exceptions.RequestException):
-            return  # it stopped on its own meanwhile (or the engine is gone): not a timeout
-        killed_for_time.set()
+        """Kill the container when its time is up (runs on a timer thread).
+
+        The flag is set before the kill: the main thread wakes up as soon as the container
+        dies, possibly before kill() has returned here.
+        """
+        deadline_passed.set()
+        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+            container.kill()  # fails only if it stopped on its own meanwhile
 
     timer = threading.Timer(limits.timeout_s, kill_at_deadline)
     timer.daemon = True
@@ -433,8 +435,10 @@ def run_container(
             status = container.wait(timeout=KILL_GRACE_S)
         duration = time.monotonic() - started
         timer.cancel()
+        timer.join(timeout=KILL_GRACE_S)
         exit_code = int(status.get("StatusCode", -1))
-        timed_out = killed_for_time.is_set()
+        # killed at the deadline; an exit of its own at that very moment is not a timeout
+        timed_out = deadline_passed.is_set() and exit_code == SIGKILL_EXIT
         oom = not timed_out and _was_oom_killed(client, container, exit_code, since)
         if not tail:  # the log stream gave nothing: ask once more, it may have been missed
             tail.extend(

@@ -44,6 +44,7 @@ from capsule.model import (
     Verification,
 )
 from capsule.progress import Progress
+from capsule.report import DERIVED_FILES
 
 VERIFICATION_JSON = "verification.json"
 VERIFICATION_HTML = "verification.html"
@@ -171,8 +172,8 @@ def check_capsule(capsule: Path) -> tuple[Manifest, str]:
     problems: list[str] = []
     present = set()
     for rel, kind in _entries(capsule):
-        if rel == manifest.MANIFEST_FILE:
-            continue
+        if rel == manifest.MANIFEST_FILE or rel in DERIVED_FILES:
+            continue  # derived from capsule.json, never run: `capsule report` renders them again
         present.add(rel)
         if kind != "file":
             problems.append(f"{rel} is a {kind}, which a capsule never contains")

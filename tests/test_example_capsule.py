@@ -125,3 +125,30 @@ def test_docker_round_trip_reproduces_every_output(
     assert sorted(walk(rerun)) == sorted(walk(capsule_dir / "expected"))
     for rel in walk(capsule_dir / "expected"):
         assert sha256_file(rerun / rel) == sha256_file(capsule_dir / "expected" / rel), rel
+
+
+def test_the_report_shows_every_output_with_its_lineage(example_capsule: BuiltExample) -> None:
+    """report.html, written by the build, names each output, the code that wrote it, the pins."""
+    from capsule.methods import methods_text
+
+    capsule = example_capsule.path
+    loaded = manifest.read(capsule)
+    html = (capsule / "report.html").read_text(encoding="utf-8")
+    for entry in loaded.outputs:
+        assert entry.path in html
+    for generation in loaded.provenance.generated:
+        site = generation.call_site
+        assert site is not None, generation.entity
+        assert site.file in html
+    capsule_id = sha256_file(capsule / "capsule.json")
+    text = " ".join(methods_text(loaded, capsule_id).paragraphs)
+    versions = {pin.name: pin.version for pin in loaded.lock.pins}
+    for name in ("scikit-learn", "matplotlib", "numpy"):
+        assert f"{name} {versions[name]}" in text
+    assert loaded.environment.python_version in text
+    data = next(e for e in loaded.files if e.path == "data/utterances.csv")
+    assert data.sha256[:12] in text
+    assert "scripts/02_confusion_matrix.py" in text
+    assert capsule_id in text
+    markdown = (capsule / "methods.md").read_text(encoding="utf-8")
+    assert text.split(". ")[0] in markdown

@@ -36,7 +36,7 @@ def script_stem(argv: list[str] | None = None) -> str:
     """The stem of the running script (`scripts/02_plot.py` -> `02_plot`), or "interactive"."""
     argv = sys.argv if argv is None else argv
     program = argv[0] if argv else ""
-    if program in ("", "-", "-c") or "ipykernel" in sys.modules:
+    if program in ("", "-", "-c") or os.path.basename(program).startswith("ipykernel"):
         return INTERACTIVE_STEM
     stem = os.path.splitext(os.path.basename(program))[0]
     return stem or INTERACTIVE_STEM
