@@ -19,6 +19,7 @@ from pathlib import Path
 
 from capsule import (
     __version__,
+    audit,
     compare,
     docker,
     environment,
@@ -30,6 +31,8 @@ from capsule import (
     report,
     runner,
 )
+from capsule.checks import RunFacts, secrets
+from capsule.checks.run import network_events
 from capsule.determinism import decide
 from capsule.errors import CapsuleError, PlanError
 from capsule.hashing import CHUNK, Snapshot, Stat, sha256_file, snapshot, walk
@@ -43,8 +46,8 @@ from capsule.model import (
     OnDiskStatus,
     OutputEntry,
     Plan,
+    Provenance,
 )
-from capsule.notebooks import execution_order_findings
 from capsule.progress import Progress
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
@@ -103,7 +106,8 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
     source = options.source
     the_plan = plan.load(source)
     target = _check_output(options, source)
-    python = _python(options.python or the_plan.python)
+    _refuse_secrets(source, the_plan)
+    python = interpreter(options.python or the_plan.python)
     host = dict(os.environ)
     started_at = environment.now_iso()
 
@@ -181,7 +185,8 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
         _render_files(staging, name, base_image, the_plan, determinism.env, the_lock)
         findings = (
             *_findings(the_plan, result, outputs, source, produced),
-            *provenance.findings(records, graph),
+            *provenance.findings(records),
+            *_audit_findings(source, the_plan, graph, records, the_lock, produced),
         )
         the_manifest = Manifest(
             format=FORMAT_VERSION,
@@ -247,7 +252,7 @@ def _check_output(options: BuildOptions, source: Path) -> Path:
     return target
 
 
-def _python(requested: str) -> str:
+def interpreter(requested: str) -> str:
     """The analysis interpreter as an absolute path (not resolved: a venv's link must stay)."""
     if not requested:
         return sys.executable
@@ -273,6 +278,19 @@ def _staging(target: Path) -> Iterator[Path]:
 
 def _runtime_ignore(_folder: str, names: list[str]) -> list[str]:
     return [name for name in names if name == "__pycache__" or name.endswith(".pyc")]
+
+
+def _refuse_secrets(source: Path, the_plan: Plan) -> None:
+    """A capsule gets published: refuse to package files that look like secrets."""
+    files = list(walk(source, (*the_plan.exclude, *the_plan.outputs)))
+    found = secrets.secret_files(source, files, the_plan.allow_secrets)
+    if found:
+        listed = "\n  ".join(f"{f.location}: {f.message}" for f in found[:10])
+        raise PlanError(
+            f"the analysis holds files that look like secrets; capsule will not package them:"
+            f"\n  {listed}",
+            hint=secrets.SECRET_FIX,
+        )
 
 
 def _copy_sources(source: Path, work: Path, the_plan: Plan) -> Snapshot:
@@ -430,8 +448,6 @@ def _findings(
                     fix="rerun the analysis, or check which version of the code made this file",
                 )
             )
-    notebooks = [step.path for step in the_plan.steps if step.kind == "notebook"]
-    found.extend(execution_order_findings(source, notebooks))
     for rel in walk(source, the_plan.exclude):
         if plan.is_output(rel, the_plan) and rel not in produced:
             found.append(
@@ -444,6 +460,26 @@ def _findings(
                 )
             )
     return tuple(found)
+
+
+def _audit_findings(
+    source: Path,
+    the_plan: Plan,
+    graph: Provenance,
+    records: list[provenance.TraceRecord],
+    the_lock: Lock,
+    produced: Mapping[str, Stat],
+) -> list[Finding]:
+    """The audit's checks (all of them are fast), with what this build's run observed."""
+    facts = RunFacts(
+        provenance=graph,
+        outputs=tuple(sorted(produced)),
+        network=network_events(records),
+        imported_distributions=tuple(
+            (pin.name, pin.version, pin.origin) for pin in the_lock.pins if pin.source == "built"
+        ),
+    )
+    return audit.run_checks(audit.with_run(audit.static_context(source, the_plan), facts))
 
 
 def _default_base_image(python_version: str) -> str:

@@ -19,9 +19,10 @@ from rich.table import Table
 from rich.text import Text
 
 from capsule import __version__
+from capsule.audit import AuditOptions, AuditResult, audit
 from capsule.build import BuildOptions, BuildSummary, build
 from capsule.docker import RunLimits
-from capsule.errors import EXIT_OK, CapsuleError
+from capsule.errors import EXIT_DIFFERS, EXIT_OK, CapsuleError
 from capsule.lineage import (
     TABLE_COLUMNS,
     Lineage,
@@ -54,6 +55,13 @@ exit codes:
   1  outputs differ, are missing, or are unexpected
   2  could not check: a damaged or tampered capsule, a limit exceeded, bad input
   3  the machine lacks something: no Docker engine, a missing base image
+"""
+
+AUDIT_EXIT_CODES_HELP = """\
+exit codes:
+  0  no finding reaches --fail-on (default: error)
+  1  a finding reaches --fail-on
+  2  bad input: not a folder, a bad capsule.toml, a step that fails
 """
 
 Handler = Callable[[argparse.Namespace, Console], int]
@@ -227,6 +235,42 @@ def _parser() -> argparse.ArgumentParser:
         help="a verification.json or its folder (default: NAME.verification/ beside the capsule)",
     )
     report_.set_defaults(handler=_report)
+
+    audit_ = commands.add_parser(
+        "audit",
+        parents=[common],
+        help="find what threatens an analysis' reproducibility, and say how to fix it",
+        description="Check an analysis for unpinned or undeclared packages, unseeded randomness, "
+        "absolute paths, network access, time in outputs, unordered iteration, hidden notebook "
+        "state, the git state and secrets; then run it several times, varying one thing at a "
+        "time, and report which outputs change. The analysis folder is never modified.",
+        epilog=AUDIT_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    audit_.add_argument("path", type=Path, help="the analysis folder")
+    audit_.add_argument(
+        "--runs",
+        type=int,
+        default=2,
+        help="identical runs the determinism probe compares (default 2; 0: static checks only, "
+        "nothing is run)",
+    )
+    audit_.add_argument(
+        "--vary",
+        action="append",
+        metavar="VARIATION",
+        help="vary only this (repeatable): hash-seed, time-zone, locale, folder-path, "
+        "thread-count, source-date (default: all)",
+    )
+    audit_.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "info", "never"),
+        default="error",
+        help="exit 1 when a finding reaches this severity (default: error)",
+    )
+    audit_.add_argument("--python", default="", help="the interpreter the steps run with")
+    audit_.add_argument("--json", action="store_true", help="print the findings as JSON")
+    audit_.set_defaults(handler=_audit)
     return parser
 
 
@@ -315,6 +359,59 @@ def _report(args: argparse.Namespace, out: Console) -> int:
     written = write_report(args.capsule, args.output, fmt=args.fmt, verification=args.verification)
     out.print(f"Wrote {written}", markup=False)
     return EXIT_OK
+
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def _audit(args: argparse.Namespace, out: Console) -> int:
+    options = AuditOptions(
+        source=args.path,
+        runs=args.runs,
+        variations=tuple(args.vary) if args.vary else None,
+        fail_on=args.fail_on,
+        python=args.python,
+    )
+    result = audit(options, Progress(enabled=not args.json))
+    if args.json:
+        data = {
+            "fail_on": result.fail_on,
+            "failed": result.failed,
+            "findings": [dataclasses.asdict(f) for f in result.findings],
+        }
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    else:
+        _print_findings(result, out)
+    return EXIT_DIFFERS if result.failed else EXIT_OK
+
+
+def _print_findings(result: AuditResult, out: Console) -> None:
+    if not result.findings:
+        out.print("\n[green]No findings: nothing threatens this analysis' reproducibility.[/green]")
+        return
+    for severity in ("error", "warning", "info"):
+        group = [f for f in result.findings if f.severity == severity]
+        if not group:
+            continue
+        style = SEVERITY_STYLE[severity]
+        out.print(f"\n[{style}]{severity}s ({len(group)})[/{style}]")
+        table = Table(box=None, pad_edge=False, show_header=False)
+        table.add_column("where", overflow="fold", max_width=40)
+        table.add_column("what", overflow="fold")
+        for finding in group:
+            what = Text(f"{finding.message}  [{finding.check}]")
+            if finding.fix:
+                what.append(f"\nfix: {finding.fix}", style="dim")
+            table.add_row(Text(finding.location or "-"), what)
+        out.print(table)
+    counts = {
+        s: sum(1 for f in result.findings if f.severity == s) for s in ("error", "warning", "info")
+    }
+    summary = ", ".join(
+        f"{n} {s}" + ("s" if n != 1 and s != "info" else "") for s, n in counts.items()
+    )
+    verdict = "fails" if result.failed else "passes"
+    out.print(f"\n{summary}; the audit {verdict} at --fail-on {result.fail_on}")
 
 
 STATUS_STYLE = {

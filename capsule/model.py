@@ -51,6 +51,7 @@ class Plan:
     python: str = ""  # interpreter the steps run with; "" means the one running capsule
     source_date_epoch: int | None = None  # pinned by the author; else the git commit time
     origin: Literal["capsule.toml", "detected"] = "detected"
+    allow_secrets: tuple[str, ...] = ()  # files that look like secrets but are not: packaged
 
 
 # ── files and what the run did ────────────────────────────────────────────────────────────

@@ -16,7 +16,7 @@ from capsule.model import Plan, Step
 PLAN_FILE = "capsule.toml"
 
 ANALYSIS_KEYS = ("title", "authors", "python", "source_date_epoch")
-FILES_KEYS = ("data", "outputs", "exclude")
+FILES_KEYS = ("data", "outputs", "exclude", "allow_secrets")
 STEP_KEYS = ("name", "script", "notebook", "command", "args")
 TOP_KEYS = ("analysis", "files", "steps")
 
@@ -105,6 +105,7 @@ def read_toml(root: Path) -> Plan:
         data=_str_list(files, "data", "[files]"),
         outputs=_str_list(files, "outputs", "[files]"),
         exclude=_str_list(files, "exclude", "[files]"),
+        allow_secrets=_str_list(files, "allow_secrets", "[files]"),
         origin="capsule.toml",
     )
 

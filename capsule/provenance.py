@@ -35,7 +35,7 @@ _CELL_OUTPUT = re.compile(r"^cell(\d+)-\d+\.[a-z]+$")
 
 
 @dataclass(frozen=True)
-class _Record:
+class TraceRecord:
     """One traced process, as its record says."""
 
     pid: int
@@ -47,14 +47,14 @@ class _Record:
     first_failure: str
 
 
-def read_records(trace_dir: Path) -> list[_Record]:
+def read_records(trace_dir: Path) -> list[TraceRecord]:
     """The tracer's records of a run; a damaged one is an error naming it."""
     records = []
     for path in sorted(trace_dir.glob(RECORD_GLOB)):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             records.append(
-                _Record(
+                TraceRecord(
                     pid=int(data["pid"]),
                     ppid=int(data["ppid"]),
                     step=str(data.get("step", "")),
@@ -73,7 +73,7 @@ def read_records(trace_dir: Path) -> list[_Record]:
 
 
 def build_graph(
-    records: Iterable[_Record],
+    records: Iterable[TraceRecord],
     *,
     plan: Plan,
     steps: tuple[StepRun, ...],
@@ -89,7 +89,7 @@ def build_graph(
     it, `packaged` is the analysis as packaged; `root` and `runtime` are where the run's tree
     and capsule's runtime were, to make recorded paths portable.
     """
-    by_step: dict[str, list[_Record]] = {}
+    by_step: dict[str, list[TraceRecord]] = {}
     for record in records:
         by_step.setdefault(record.step, []).append(record)
     activities: list[Activity] = []
@@ -153,25 +153,9 @@ def build_graph(
     )
 
 
-def findings(records: Iterable[_Record], provenance: Provenance) -> list[Finding]:
-    """What the trace shows that threatens reproducibility: reads outside the analysis."""
+def findings(records: Iterable[TraceRecord]) -> list[Finding]:
+    """What the trace says of itself: whether capsule's tracer failed somewhere."""
     found: list[Finding] = []
-    steps = {activity.id: activity.step for activity in provenance.activities}
-    seen: set[tuple[str, str]] = set()
-    for usage in provenance.used:
-        key = (steps.get(usage.activity, ""), usage.entity)
-        if usage.external and key not in seen:
-            seen.add(key)
-            found.append(
-                Finding(
-                    check="reads-outside-analysis",
-                    severity="warning",
-                    message=f"step {key[0]!r} read {usage.entity}, which is outside the analysis "
-                    "folder: the capsule does not contain it",
-                    location=usage.entity,
-                    fix="copy the file into the analysis folder and read it by a relative path",
-                )
-            )
     failures = [r for r in records if r.failures]
     if failures:
         found.append(
@@ -186,17 +170,17 @@ def findings(records: Iterable[_Record], provenance: Provenance) -> list[Finding
     return found
 
 
-def _ordered(records: list[_Record]) -> list[_Record]:
+def _ordered(records: list[TraceRecord]) -> list[TraceRecord]:
     """Processes parent first, siblings by argv then pid: stable across runs."""
     pids = {r.pid for r in records}
-    children: dict[int, list[_Record]] = {}
+    children: dict[int, list[TraceRecord]] = {}
     roots = []
     for record in records:
         if record.ppid in pids:
             children.setdefault(record.ppid, []).append(record)
         else:
             roots.append(record)
-    ordered: list[_Record] = []
+    ordered: list[TraceRecord] = []
     queue = sorted(roots, key=lambda r: (r.argv, r.pid))
     while queue:
         record = queue.pop(0)
@@ -205,7 +189,7 @@ def _ordered(records: list[_Record]) -> list[_Record]:
     return ordered
 
 
-def _activity_ids(records: list[_Record], step: str) -> dict[int, str]:
+def _activity_ids(records: list[TraceRecord], step: str) -> dict[int, str]:
     """pid -> "STEP/pN", numbered in the stable order of _ordered."""
     return {record.pid: f"{step}/p{n}" for n, record in enumerate(_ordered(records), start=1)}
 

@@ -116,7 +116,7 @@ def test_step_that_changes_its_input_is_reported(make_project: MakeProject, tmp_
     build(BuildOptions(source=root, output=out))
     loaded = manifest.read(out)
     assert loaded.steps[0].changed_inputs == ("data/a.txt",)
-    assert [f.check for f in loaded.findings] == ["step-modifies-input"]
+    assert [f.check for f in loaded.findings] == ["step-modifies-input", "not-in-git"]
     # the capsule keeps the original bytes in work/ and the step's version in expected/
     assert (out / "work/data/a.txt").read_text() == "raw\n"
     assert (out / "expected/data/a.txt").read_text() == "cleaned\n"
@@ -212,3 +212,19 @@ def test_link_leading_outside_is_refused(make_project: MakeProject, tmp_path: Pa
     (root / "data.csv").symlink_to(tmp_path / "elsewhere.csv")
     with pytest.raises(PlanError, match="outside the analysis folder"):
         build(BuildOptions(source=root, output=tmp_path / "l.capsule"))
+
+
+def test_files_that_look_like_secrets_are_refused(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    root = make_project({"01_a.py": "print(1)\n", ".env": "DATABASE_URL=postgres://u:p@h/db\n"})
+    with pytest.raises(PlanError, match=r"look like secrets") as error:
+        build(BuildOptions(source=root, output=tmp_path / "s.capsule"))
+    assert ".env" in error.value.message
+    assert "allow_secrets" in error.value.hint and "exclude" in error.value.hint
+    assert not (tmp_path / "s.capsule").exists()
+    (root / "capsule.toml").write_text(
+        '[files]\nallow_secrets = [".env"]\n[[steps]]\nscript = "01_a.py"\n'
+    )
+    build(BuildOptions(source=root, output=tmp_path / "s.capsule"))
+    assert (tmp_path / "s.capsule/work/.env").is_file()

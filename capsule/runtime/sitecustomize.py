@@ -5,7 +5,10 @@ With CAPSULE_TRACE_DIR set (at build time), it records, for this process:
 - every file it opened for writing, renamed or removed, with the first stack frame inside the
   analysis (file, line, function; for a notebook kernel, the cell) and what the plotting library
   knew of the figure being saved;
-- every file it opened for reading, inside the analysis or outside it.
+- every file it opened for reading, inside the analysis or outside it;
+- every network access (a socket connecting, a host name looked up, a URL opened), with its
+  call site; loopback and Unix-socket connections (a notebook kernel talking to its runner) are
+  not network access and are not recorded.
 The record is written at exit as `{CAPSULE_TRACE_DIR}/process-{pid}.json`.
 
 It must never break the analysis: the audit hook catches everything it might raise (an
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
 import sys
 
@@ -26,6 +28,9 @@ _TRACE_DIR = os.environ.get("CAPSULE_TRACE_DIR", "")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".pth")
+_NETWORK_EVENTS = ("socket.connect", "socket.getaddrinfo", "urllib.Request")
+# Hosts that never leave the machine; other loopback spellings are caught by _is_local.
+_LOCAL_HOSTS = ("", "localhost", "::1", "0.0.0.0", "::")  # noqa: S104 (compared, never bound)
 
 
 def _prefixes(*paths: str | None) -> tuple[str, ...]:
@@ -85,7 +90,14 @@ class _Tracer:
     # The hook is called for every audit event of the process: return fast for all but a few.
     def hook(self, event: str, args: tuple[object, ...]) -> None:
         """The audit hook: record opens, renames and removes; never raise."""
-        if self.busy or event not in ("open", "os.rename", "os.remove"):
+        if self.busy or event not in (
+            "open",
+            "os.rename",
+            "os.remove",
+            "socket.connect",
+            "socket.getaddrinfo",
+            "urllib.Request",
+        ):
             return
         self.busy = True
         try:
@@ -95,6 +107,8 @@ class _Tracer:
                 self._open(args)
             elif event == "os.rename":
                 self._rename(args)
+            elif event in _NETWORK_EVENTS:
+                self._network(event, args)
             else:
                 self._write("remove", args[0], args[1] if len(args) > 1 else None)
         except Exception as error:
@@ -136,6 +150,9 @@ class _Tracer:
         return full, True
 
     def _read(self, path: object) -> None:
+        # Most reads are imports of modules: drop them before resolving any path (the costly part).
+        if isinstance(path, str | bytes) and os.fsdecode(path).endswith(_CODE_SUFFIXES):
+            return
         where = self._where(path)
         if where is None or where[0].endswith(_CODE_SUFFIXES):
             return
@@ -150,6 +167,36 @@ class _Tracer:
         frame = sys._getframe(1)
         site, figure = self._site(frame) if op == "write" else (None, None)
         self.events.append([self.seq, op, where[0], where[1], site, figure])
+
+    def _network(self, event: str, args: tuple[object, ...]) -> None:
+        """Record a network access as [seq, "network", "host:port" or URL, True, site, None]."""
+        # https://docs.python.org/3/library/audit_events.html: socket.connect (self, address),
+        # socket.getaddrinfo (host, port, family, type, protocol), urllib.Request (url, ...)
+        if event == "urllib.Request":
+            from urllib.parse import urlsplit  # loaded already: urllib.request imports it
+
+            target = str(args[0])
+            try:
+                host = urlsplit(target).hostname or ""
+            except ValueError:
+                host = "?"  # a malformed URL: still an attempt to reach the network
+            if _is_local(host):
+                return
+        else:
+            address = args[1] if event == "socket.connect" else args[:2]
+            if (
+                not isinstance(address, tuple)
+                or len(address) < 2
+                or not isinstance(address[0], (str, bytes))
+            ):
+                return  # a Unix socket (a path), no host (binding), or a family without hosts
+            host = address[0].decode() if isinstance(address[0], bytes) else address[0]
+            if _is_local(host):
+                return
+            target = f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+        self.seq += 1
+        site, _figure = self._site(sys._getframe(1))
+        self.events.append([self.seq, "network", target, True, site, None])
 
     def _site(self, frame: object) -> tuple[list[object] | None, dict[str, object] | None]:
         """The first frame inside the analysis, and the figure being saved if any."""
@@ -167,8 +214,8 @@ class _Tracer:
                     site = [rel, frame.f_lineno, code.co_name, 0]  # type: ignore[attr-defined]
                 elif self.notebook and _is_cell(filename):
                     site = [self.notebook, frame.f_lineno, code.co_name, _cell()]  # type: ignore[attr-defined]
-            if site is not None and figure is not None:
-                break
+            if site is not None:
+                break  # a savefig frame lies between the open and the analysis' own frame
             frame = frame.f_back  # type: ignore[attr-defined]
         return site, figure
 
@@ -186,6 +233,22 @@ class _Tracer:
             "failures": self.failures,
             "first_failure": self.first_failure,
         }
+
+
+def _is_local(host: str) -> bool:
+    """Whether a host is this machine: loopback addresses and names, or the wildcard."""
+    if host in _LOCAL_HOSTS or host.startswith("127.") or host.endswith(".localhost"):
+        return True
+    if ":" not in host:
+        return False  # an IPv4 address or a name: only the cases above are local
+    import ipaddress  # only once an IPv6 address is met: start-up stays cheap
+
+    try:
+        address = ipaddress.IPv6Address(host.partition("%")[0])
+    except ValueError:
+        return False
+    mapped = address.ipv4_mapped  # ::ffff:127.0.0.1
+    return address.is_loopback or address.is_unspecified or bool(mapped and mapped.is_loopback)
 
 
 def _is_cell(filename: str) -> bool:
@@ -248,6 +311,8 @@ def _write_record() -> None:
     try:
         target = os.path.join(_TRACE_DIR, f"process-{os.getpid()}.json")
         with open(target + ".tmp", "w", encoding="utf-8") as stream:
+            import json  # here, not at start-up: every process of a step loads this module
+
             json.dump(_TRACER.record(), stream, sort_keys=True)
         os.replace(target + ".tmp", target)
     except Exception as error:  # never fail the analysis because of capsule

@@ -1,0 +1,97 @@
+"""Checks on what running the analysis showed: network access, files read outside it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+from capsule.checks.context import AuditContext, Check
+from capsule.model import Finding
+
+NETWORK_MESSAGE = (
+    "{where} opened a network connection to {target} during the run: "
+    "a reviewer's rerun has no network"
+)
+NETWORK_FIX = "download the data once, add it to the analysis, and read the local copy"
+OUTSIDE_MESSAGE = (
+    "step {step!r} read {path}, which is outside the analysis folder: the capsule does not "
+    "contain it"
+)
+OUTSIDE_FIX = "copy the file into the analysis folder and read it by a relative path"
+
+
+class TraceRecord(Protocol):
+    """What this module needs of a tracer record (capsule.provenance.read_records)."""
+
+    @property
+    def step(self) -> str: ...
+
+    @property
+    def events(self) -> tuple[tuple[Any, ...], ...]: ...
+
+
+def network_events(records: Iterable[TraceRecord]) -> tuple[tuple[str, str, int], ...]:
+    """The run's network accesses as RunFacts.network: (code, target, line), one per code line.
+
+    `code` is the analysis file that made the call ("nb.ipynb:cell 3" for a notebook cell), or
+    the step's name with line 0 when no frame of the analysis was on the stack. A URL opened
+    and the host look-up and connection it causes come from one line: the first target wins.
+    """
+    found: dict[tuple[str, int], str] = {}
+    for record in records:
+        for event in record.events:
+            if len(event) < 5 or event[1] != "network":
+                continue
+            code, line = _site(event[4], record.step)
+            found.setdefault((code, line), str(event[2]))
+    return tuple((code, found[code, line], line) for code, line in sorted(found))
+
+
+def _site(site: object, step: str) -> tuple[str, int]:
+    """(file or file:cell N, line) of a recorded call site; (step, 0) when there is none."""
+    if not isinstance(site, list | tuple) or len(site) < 2:
+        return step, 0
+    path, line = str(site[0]), int(site[1]) if isinstance(site[1], int) else 0
+    cell = site[3] if len(site) > 3 and isinstance(site[3], int) else 0
+    return (f"{path}:cell {cell}" if cell else path), line
+
+
+def network_access(ctx: AuditContext) -> Iterator[Finding]:
+    """A step reached the network: the rerun, offline in a container, will not."""
+    if ctx.run is None:
+        return
+    for code, target, line in ctx.run.network:
+        where = f"{code}:{line}" if line else f"step {code!r}"
+        yield Finding(
+            check="network-access",
+            severity="warning",
+            message=NETWORK_MESSAGE.format(where=where, target=target),
+            location=f"{code}:{line}" if line else code,
+            fix=NETWORK_FIX,
+        )
+
+
+def reads_outside_analysis(ctx: AuditContext) -> Iterator[Finding]:
+    """A step read a file outside the analysis folder, which the capsule will not contain."""
+    if ctx.run is None:
+        return
+    steps = {activity.id: activity.step for activity in ctx.run.provenance.activities}
+    seen: set[tuple[str, str]] = set()
+    for usage in ctx.run.provenance.used:
+        key = (steps.get(usage.activity, usage.activity), usage.entity)
+        if not usage.external or key in seen:
+            continue
+        seen.add(key)
+        yield Finding(
+            check="reads-outside-analysis",
+            severity="warning",
+            message=OUTSIDE_MESSAGE.format(step=key[0], path=usage.entity),
+            location=usage.entity,
+            fix=OUTSIDE_FIX,
+        )
+
+
+CHECKS: dict[str, Check] = {
+    "network-access": network_access,
+    "reads-outside-analysis": reads_outside_analysis,
+}
