@@ -24,6 +24,7 @@ from typing import Literal
 
 from capsule import manifest, methods, provgraph, render
 from capsule.errors import CapsuleError, ManifestError
+from capsule.fileio import write_text_atomic
 from capsule.hashing import sha256_bytes
 from capsule.lineage import EXTERNAL_NOTE, MISSING_NOTE, Lineage, all_lineages, render_table
 from capsule.model import STATUS_ORDER, Manifest, OnDiskStatus, OutputEntry, StepRun
@@ -227,20 +228,7 @@ def write_report(
     """
     text = render_report(capsule, fmt=fmt, verification=verification)
     target = output if output is not None else capsule / DEFAULT_NAMES[fmt]
-    partial = target.with_name(f".{target.name}.partial")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        partial.replace(target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        raise CapsuleError(
-            f"cannot write {target}: {exc.strerror or exc}",
-            hint="choose an output file you can write to (-o FILE)",
-        ) from exc
-    return target
+    return write_text_atomic(target, text, hint="choose an output file you can write to (-o FILE)")
 
 
 def render_html(

@@ -9,7 +9,6 @@ Verification always renders to the same bytes.
 from __future__ import annotations
 
 import base64
-import contextlib
 import struct
 from collections import Counter
 from collections.abc import Iterable
@@ -18,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from capsule import render
-from capsule.errors import CapsuleError
+from capsule.fileio import write_text_atomic
 from capsule.model import (
     STATUS_ORDER,
     CheckStatus,
@@ -102,21 +101,9 @@ def write_html(verification: Verification, report_dir: Path) -> Path:
     Raises CapsuleError when the page cannot be written.
     """
     html = render_html(verification, report_dir)
-    target = report_dir / HTML_NAME
-    partial = report_dir / f".{HTML_NAME}.partial"
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        with partial.open("w", encoding="utf-8", newline="\n") as stream:
-            stream.write(html)
-        partial.replace(target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        raise CapsuleError(
-            f"cannot write {target}: {exc.strerror or exc}",
-            hint="choose a report folder you can write to",
-        ) from exc
-    return target
+    return write_text_atomic(
+        report_dir / HTML_NAME, html, hint="choose a report folder you can write to"
+    )
 
 
 def render_html(verification: Verification, report_dir: Path) -> str:
