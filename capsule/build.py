@@ -7,6 +7,7 @@ folder renamed at the very end, so Ctrl-C or an error leaves nothing half-writte
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -186,6 +187,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
         findings = (
             *_findings(the_plan, result, outputs, source, produced),
             *provenance.findings(records),
+            *_notebook_findings(source, paths.logs, the_plan),
             *_audit_findings(source, the_plan, graph, records, the_lock, produced),
         )
         the_manifest = Manifest(
@@ -460,6 +462,40 @@ def _findings(
                 )
             )
     return tuple(found)
+
+
+def _notebook_findings(source: Path, logs: Path, the_plan: Plan) -> list[Finding]:
+    """Notebooks whose stored outputs a top-to-bottom run in a fresh kernel does not reproduce."""
+    found = []
+    for step in the_plan.steps:
+        executed = logs / step.path.replace("/", "__")  # where _capsule_notebook stores it
+        if step.kind != "notebook" or not executed.is_file():
+            continue
+        if not any(cell.get("outputs") for cell in _cells(source / step.path)):
+            continue  # never run: notebook-never-run says so
+        verdict = compare.compare(source / step.path, executed, path=step.path)
+        if verdict.verdict == "differs":
+            found.append(
+                Finding(
+                    check="notebook-outputs-not-reproduced",
+                    severity="warning",
+                    message=f"{step.path}: a run from top to bottom in a fresh kernel does not "
+                    f"reproduce its stored outputs ({verdict.reason})",
+                    location=step.path,
+                    fix="restart the kernel, run all cells and save; the stored outputs then "
+                    "show what the code makes",
+                )
+            )
+    return found
+
+
+def _cells(notebook: Path) -> list[dict[str, object]]:
+    """The cells of a notebook file, [] when it cannot be read."""
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [cell for cell in cells if isinstance(cell, dict)]
 
 
 def _audit_findings(

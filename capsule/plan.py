@@ -98,7 +98,7 @@ def read_toml(root: Path) -> Plan:
         )
     return Plan(
         title=_str(analysis, "title", "[analysis]") or root.resolve().name,
-        authors=_str_list(analysis, "authors", "[analysis]"),
+        authors=_str_list(analysis, "authors", "[analysis]") or citation_authors(root),
         python=_str(analysis, "python", "[analysis]"),
         source_date_epoch=epoch,
         steps=steps,
@@ -133,6 +133,7 @@ def detect(root: Path) -> Plan:
     ]
     return Plan(
         title=_readme_title(root) or root.resolve().name,
+        authors=citation_authors(root),
         steps=tuple(steps),
         data=tuple(f"{name}/**" for name in data_folders) + tuple(loose_data),
         outputs=outputs,
@@ -167,6 +168,44 @@ def _step_for_file(rel: str) -> Step:
     if rel.endswith(".ipynb"):
         return Step(name=Path(rel).stem, kind="notebook", path=rel)
     return Step(name=Path(rel).stem, kind="script", path=rel)
+
+
+def citation_authors(root: Path) -> tuple[str, ...]:
+    """The authors a CITATION.cff names ("Given Family", or an entity's name), in order.
+
+    Reads the small subset of YAML that CITATION.cff files use; () when there is none.
+    """
+    path = root / "CITATION.cff"
+    if not path.is_file():
+        return ()
+    authors: list[str] = []
+    current: dict[str, str] = {}
+    in_authors = False
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line.startswith((" ", "-")):  # a top-level key ends the authors list
+            in_authors = line.split(":", 1)[0].strip() == "authors"
+            continue
+        if not in_authors:
+            continue
+        item = line.strip()
+        if item.startswith("- "):
+            if current:
+                authors.append(_cff_name(current))
+            current = {}
+            item = item[2:]
+        key, _, value = item.partition(":")
+        current[key.strip()] = value.strip().strip("\"'")
+    if current:
+        authors.append(_cff_name(current))
+    return tuple(name for name in authors if name)
+
+
+def _cff_name(person: dict[str, str]) -> str:
+    """A person's or entity's name from CITATION.cff fields."""
+    given, family = person.get("given-names", ""), person.get("family-names", "")
+    return " ".join(part for part in (given, family) if part) or person.get("name", "")
 
 
 def _readme_title(root: Path) -> str:

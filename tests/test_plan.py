@@ -99,3 +99,29 @@ def test_bad_folders(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="found no steps") as error:
         load(tmp_path / "nosteps")
     assert "capsule init" in error.value.hint
+
+
+def test_authors_come_from_citation_cff(make_project: MakeProject) -> None:
+    root = make_project(
+        {
+            "01_a.py": "",
+            "CITATION.cff": """
+                cff-version: 1.2.0
+                # how to cite
+                authors:
+                  - family-names: Lovelace
+                    given-names: "Ada"
+                    orcid: https://orcid.org/0000-0000-0000-0000
+                  - name: The Analytical Engine Society
+                title: Notes
+            """,
+        }
+    )
+    expected = ("Ada Lovelace", "The Analytical Engine Society")
+    assert detect(root).authors == expected
+    (root / "capsule.toml").write_text('[[steps]]\nscript = "01_a.py"\n')
+    assert read_toml(root).authors == expected
+    (root / "capsule.toml").write_text(
+        '[analysis]\nauthors = ["A. L."]\n[[steps]]\nscript = "01_a.py"\n'
+    )
+    assert read_toml(root).authors == ("A. L.",)

@@ -222,3 +222,19 @@ def test_a_notebook_figure_names_its_cell(make_project: MakeProject, tmp_path: P
     )
     shown = generation(m, "nb/01_plots/cell3-1.png")
     assert shown.call_site is not None and shown.call_site.cell == 3
+
+
+def test_a_notebook_whose_stored_outputs_are_stale(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    cell = nbformat.v4.new_code_cell("print(6 * 7)", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="41\n")]
+    notebook.cells = [cell]
+    m = built(make_project, tmp_path, {"01_answer.ipynb": nbformat.writes(notebook)})
+    stale = [f for f in m.findings if f.check == "notebook-outputs-not-reproduced"]
+    assert [f.location for f in stale] == ["01_answer.ipynb"]
+    assert "41" in stale[0].message and "42" in stale[0].message
