@@ -465,8 +465,18 @@ def _print_summary(summary: BuildSummary, out: Console) -> None:
     out.print(f"  outputs   {summary.outputs} ({statuses or 'none'}; against the copies on disk)")
     out.print(f"  packages  {summary.pins} pinned with hashes, wheels vendored{built}")
     out.print(f"  files     {summary.files} packaged, data {_size(summary.data_bytes)}")
+    infos = [f for f in summary.findings if f.severity == "info"]
     for finding in summary.findings:
-        out.print(f"  [yellow]{finding.severity}[/yellow]  {finding.message}")
+        if finding.severity != "info":
+            style = SEVERITY_STYLE[finding.severity]
+            out.print(f"  [{style}]{finding.severity}[/{style}]  ", end="")
+            out.print(finding.message, markup=False)
+    if infos:
+        out.print(
+            f"  {len(infos)} more finding(s) of severity info: in the report, and with "
+            "`capsule audit`",
+            markup=False,
+        )
     out.print(f"Verify it with: capsule verify {summary.capsule}")
 
 

@@ -17,9 +17,14 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/capsule 
   exit 0
 fi
 
+# pip_quietly ARGS...: pip without its notes about configured find-links folders that are
+# missing on this machine (they say nothing about capsule).
+pip_quietly() {
+  .venv/bin/python -m pip "$@" 2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
+}
+
 echo "setting up .venv from requirements/dev.lock ..." >&2
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install --quiet --require-hashes -r requirements/dev.lock
-.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . 2>/dev/null \
-  || .venv/bin/python -m pip install --quiet --no-deps -e .
+pip_quietly install --quiet --require-hashes -r requirements/dev.lock
+pip_quietly install --quiet --no-deps --no-build-isolation -e .
 echo "$want" > "$stamp"
