@@ -382,3 +382,14 @@ def test_docker_verifies_the_example_and_explains_a_changed_png(
     assert check["artifacts"]
     report = capsule.parent / f"{capsule.name}.report"
     assert (report / check["artifacts"][0]).is_file()
+
+
+def test_keep_keeps_the_rerun_beside_the_report(small_capsule: Path) -> None:
+    code, _data = verify_json(small_capsule, "--backend", "local", "--keep")
+    assert code == 0
+    kept = small_capsule.parent / f"{small_capsule.name}.report" / "rerun"
+    assert (kept / "outputs/out/table.csv").read_bytes() == (
+        small_capsule / "expected/out/table.csv"
+    ).read_bytes()
+    assert sorted(p.name for p in (kept / "logs").iterdir())  # the steps' logs
+    assert not any(p.name == "rerun" for p in small_capsule.iterdir())  # never in the capsule
