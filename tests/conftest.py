@@ -19,6 +19,31 @@ EXAMPLE = REPO / "examples" / "paper_figures"
 MakeProject = Callable[[Mapping[str, str | bytes]], Path]
 
 
+def make_environment(**changes: Any) -> Any:
+    """An Environment for hand-made manifests: plausible values, any field overridden."""
+    from capsule.model import Environment
+
+    values: dict[str, Any] = {
+        "python_version": "3.11.7",
+        "python_implementation": "CPython",
+        "os": "Linux",
+        "os_release": "",
+        "architecture": "x86_64",
+        "cpu_model": "cpu",
+        "cpu_cores_logical": 2,
+        "cpu_cores_physical": 1,
+        "memory_bytes": 1,
+        "hostname": "h",
+        "user": "u",
+        "started_at": "t0",
+        "finished_at": "t1",
+        "git": None,
+        "env_vars": (),
+    }
+    values.update(changes)
+    return Environment(**values)
+
+
 @dataclass(frozen=True)
 class BuiltExample:
     """The example's capsule, with snapshots of the example folder before and after the build."""

@@ -27,7 +27,6 @@ from capsule.model import (
     Activity,
     CallSite,
     Determinism,
-    Environment,
     FigureInfo,
     FileEntry,
     Generation,
@@ -40,6 +39,8 @@ from capsule.model import (
     StepRun,
     Usage,
 )
+
+from conftest import make_environment
 
 SHA = {name: name[0] * 64 for name in ("raw", "late", "t1", "fig", "fig2", "copy", "code")}
 FIG_SITE = CallSite(file="scripts/02_plot.py", line=66, function="plot_sweep", source_sha256="c")
@@ -135,23 +136,7 @@ def sample(provenance: Provenance | None = None) -> Manifest:
         name="demo",
         plan=Plan(title="Demo", steps=steps, data=("data/**",), outputs=("**",), exclude=()),
         determinism=Determinism(env=(("TZ", "UTC"),), source_date_epoch_from="default"),
-        environment=Environment(
-            python_version="3.11.7",
-            python_implementation="CPython",
-            os="Linux",
-            os_release="",
-            architecture="x86_64",
-            cpu_model="cpu",
-            cpu_cores_logical=2,
-            cpu_cores_physical=1,
-            memory_bytes=1,
-            hostname="h",
-            user="u",
-            started_at="t0",
-            finished_at="t1",
-            git=None,
-            env_vars=(),
-        ),
+        environment=make_environment(),
         lock=Lock(python_version="3.11.7", pins=(), imported_modules=(), tool="pip-tools 7"),
         base_image="python:3.11.7-slim-bookworm",
         files=(

@@ -12,7 +12,6 @@ from capsule.errors import ManifestError
 from capsule.model import (
     FORMAT_VERSION,
     Determinism,
-    Environment,
     FileEntry,
     Lock,
     Manifest,
@@ -22,6 +21,8 @@ from capsule.model import (
     Step,
     StepRun,
 )
+
+from conftest import make_environment
 
 
 def sample() -> Manifest:
@@ -38,23 +39,7 @@ def sample() -> Manifest:
             exclude=(),
         ),
         determinism=Determinism(env=(("TZ", "UTC"),), source_date_epoch_from="default"),
-        environment=Environment(
-            python_version="3.11.7",
-            python_implementation="CPython",
-            os="Linux",
-            os_release="",
-            architecture="x86_64",
-            cpu_model="cpu",
-            cpu_cores_logical=2,
-            cpu_cores_physical=1,
-            memory_bytes=1,
-            hostname="h",
-            user="u",
-            started_at="t0",
-            finished_at="t1",
-            git=None,
-            env_vars=(("PATH", "/bin"),),
-        ),
+        environment=make_environment(env_vars=(("PATH", "/bin"),)),
         lock=Lock(
             python_version="3.11.7",
             imported_modules=("six",),

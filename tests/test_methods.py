@@ -32,7 +32,6 @@ from capsule.model import (
     Activity,
     CallSite,
     Determinism,
-    Environment,
     FigureInfo,
     FileEntry,
     Generation,
@@ -47,7 +46,7 @@ from capsule.model import (
     StepRun,
 )
 
-from conftest import MakeProject
+from conftest import MakeProject, make_environment
 
 HOSTILE = r'Cost "$5" & 10% off_#1 {x} \ ~y^2 <a|b> “q” … ≥ ' + "\N{GREEK SMALL LETTER ALPHA} → é"
 CAPSULE_ID = "ab" * 32
@@ -177,22 +176,15 @@ def sample(title: str = "Accuracy vs vocabulary size", data_files: int = 2) -> M
             ),
             source_date_epoch_from="git commit",
         ),
-        environment=Environment(
+        environment=make_environment(
             python_version="3.12.4",
-            python_implementation="CPython",
             os="Linux-6.1-x86_64",
             os_release="Debian GNU/Linux 12 (bookworm)",
-            architecture="x86_64",
             cpu_model="Some CPU",
             cpu_cores_logical=8,
             cpu_cores_physical=4,
             memory_bytes=16 * 2**30,
-            hostname="h",
-            user="u",
-            started_at="t0",
-            finished_at="t1",
             git=GitState(commit="1234abcd" * 5, branch="main", dirty=True, commit_time=1700000000),
-            env_vars=(),
         ),
         lock=Lock(
             python_version="3.12.4",
