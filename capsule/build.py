@@ -7,6 +7,7 @@ folder renamed at the very end, so Ctrl-C or an error leaves nothing half-writte
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -36,7 +37,7 @@ from capsule.checks import RunFacts, secrets
 from capsule.checks.run import network_events
 from capsule.determinism import decide
 from capsule.errors import CapsuleError, PlanError
-from capsule.hashing import CHUNK, Snapshot, Stat, sha256_file, snapshot, walk
+from capsule.hashing import CHUNK, Snapshot, Stat, matches, sha256_file, snapshot, walk
 from capsule.model import (
     FORMAT_VERSION,
     FileEntry,
@@ -115,7 +116,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
     with _staging(target) as staging, tempfile.TemporaryDirectory(prefix="capsule-run-") as tmp:
         scratch = Path(tmp)
         with progress.stage("Copying and hashing the analysis"):
-            packaged = _copy_sources(source, staging / "work", the_plan)
+            packaged = copy_sources(source, staging / "work", the_plan)
         shutil.copytree(staging / "work", scratch / "work", symlinks=True)
         shutil.copytree(RUNTIME_DIR, staging / "runtime", ignore=_runtime_ignore)
         (staging / "matplotlibrc").write_text(
@@ -295,7 +296,7 @@ def _refuse_secrets(source: Path, the_plan: Plan) -> None:
         )
 
 
-def _copy_sources(source: Path, work: Path, the_plan: Plan) -> Snapshot:
+def copy_sources(source: Path, work: Path, the_plan: Plan) -> Snapshot:
     """Copy the analysis (without its declared outputs) into work/, hashing what is copied.
 
     The hash is taken from the very bytes written into the capsule, before any step runs, so
@@ -325,8 +326,6 @@ def _copy_sources(source: Path, work: Path, the_plan: Plan) -> Snapshot:
 
 def _copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
     """Copy a file in 1 MiB chunks, hashing the bytes as they pass; return (sha256, size)."""
-    import hashlib
-
     digest, size = hashlib.sha256(), 0
     with src.open("rb") as reader, dst.open("wb") as writer:
         while chunk := reader.read(CHUNK):
@@ -339,8 +338,6 @@ def _copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
 
 def _role(rel: str, the_plan: Plan) -> FileRole:
     """Whether a packaged file is code, data or something else."""
-    from capsule.hashing import matches
-
     name = rel.rsplit("/", 1)[-1]
     if name in CODE_NAMES or name.endswith(CODE_SUFFIXES):
         return "code"  # a script in data/ (the generator of the data) is still code
@@ -376,7 +373,7 @@ def _made_by_capsule(rel: str, notebooks: list[str]) -> bool:
     """Whether an output is one capsule itself saves: a plt.show() figure, a notebook image."""
     if rel.startswith(SHOWN_FOLDER):
         return True
-    return any(rel.startswith(nb.removesuffix(".ipynb") + "/cell") for nb in notebooks)
+    return any(provenance.cell_of_image(rel, nb) for nb in notebooks)
 
 
 def _compare_on_disk(

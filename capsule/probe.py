@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capsule import __version__, environment, provenance, render, runner
-from capsule.build import RUNTIME_DIR
+from capsule.build import RUNTIME_DIR, copy_sources
 from capsule.checks.context import RunFacts
 from capsule.checks.run import network_events
 from capsule.determinism import decide
 from capsule.errors import CapsuleError, StepFailed
-from capsule.hashing import Snapshot, snapshot, walk
 from capsule.model import Determinism, Finding, Plan
 
 
@@ -199,7 +198,7 @@ class _Shared:
         """Run every step in a fresh copy at `place`; return output path -> sha256."""
         shutil.rmtree(self.scratch / "run", ignore_errors=True)
         work = place / "work"
-        packaged = _copy(root, work, self.plan)
+        packaged = copy_sources(root, work, self.plan)
         paths = runner.RunPaths(
             work=work,
             runtime=self.runtime,
@@ -235,16 +234,6 @@ class _Shared:
                 network=network_events(records),
             )
         return outputs
-
-
-def _copy(source: Path, work: Path, plan: Plan) -> Snapshot:
-    """Copy the analysis, without its declared outputs, into work/ and snapshot the copy."""
-    for rel in walk(source, (*plan.exclude, *plan.outputs)):
-        target = work / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / rel, target)
-    work.mkdir(parents=True, exist_ok=True)
-    return snapshot(work)
 
 
 def _differences(first: Mapping[str, str], second: Mapping[str, str]) -> set[str]:

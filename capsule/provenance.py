@@ -30,7 +30,6 @@ from capsule.model import (
 )
 
 RECORD_GLOB = "process-*.json"
-NOTEBOOK_RUNNER = "_capsule_notebook"
 _CELL_OUTPUT = re.compile(r"^cell(\d+)-\d+\.[a-z]+$")
 
 
@@ -211,22 +210,30 @@ def _portable_argv(argv: tuple[str, ...], root: Path, runtime: Path) -> tuple[st
     return ("python", *head, *rest)
 
 
+def cell_of_image(path: str, notebook: str) -> int:
+    """The code cell whose displayed image the notebook runner saved at path, else 0.
+
+    capsule/runtime/_capsule_notebook.py names them <folder>/<stem>/cell<N>-<k>.<ext>.
+    """
+    folder = notebook.removesuffix(".ipynb") + "/"
+    match = _CELL_OUTPUT.match(path[len(folder) :]) if path.startswith(folder) else None
+    return int(match.group(1)) if match else 0
+
+
 def _call_site(
     site: object, path: str, notebook: str | None, packaged: Snapshot
 ) -> CallSite | None:
     """For an image a notebook runner extracted, its cell; else the recorded call site."""
-    if notebook:
-        folder = notebook.rsplit(".", 1)[0] + "/"
-        match = _CELL_OUTPUT.match(path[len(folder) :]) if path.startswith(folder) else None
-        if match:
-            stat = packaged.get(notebook)
-            return CallSite(
-                file=notebook,
-                line=0,
-                function="<cell output>",
-                cell=int(match.group(1)),
-                source_sha256=stat.sha256 if stat else "",
-            )
+    cell = cell_of_image(path, notebook) if notebook else 0
+    if notebook and cell:
+        stat = packaged.get(notebook)
+        return CallSite(
+            file=notebook,
+            line=0,
+            function="<cell output>",
+            cell=cell,
+            source_sha256=stat.sha256 if stat else "",
+        )
     if isinstance(site, list) and len(site) >= 4:
         file = str(site[0])
         stat = packaged.get(file)

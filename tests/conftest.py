@@ -76,6 +76,40 @@ def make_project(tmp_path: Path) -> MakeProject:
     return make
 
 
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; tests never download a browser
+# Headless, and with every background service off: this machine's network is closed, and no
+# request of the page itself may leave it (any host name resolves to nothing).
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+)
+
+
+def run_chromium(profile: Path, *args: str, check: bool = False) -> Any:
+    """Run headless Chromium with a fresh profile; skip without it (fail if it is required)."""
+    import subprocess
+
+    if not CHROMIUM.exists():
+        if os.environ.get("CAPSULE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing and CAPSULE_REQUIRE_BROWSER=1")
+        pytest.skip(f"headless Chromium not found at {CHROMIUM}")
+    return subprocess.run(
+        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=check,
+    )
+
+
 # A secret planted in the environment while the example's capsule is built: it must appear
 # nowhere in the capsule.
 PLANTED_SECRET = ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-planted-by-the-tests-K7MDENG")

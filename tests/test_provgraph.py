@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,6 +19,8 @@ from capsule.model import (
     Usage,
 )
 from capsule.provgraph import NO_PROVENANCE, graph_svg
+
+from conftest import run_chromium
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = "data/<script>&\"'.csv"
@@ -179,31 +179,15 @@ def test_a_big_graph_has_no_overlapping_boxes() -> None:
 @pytest.mark.browser
 def test_big_graph_renders_in_chromium(tmp_path: Path) -> None:
     """The 50-node graph renders to a screenshot in headless Chromium."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("headless Chromium is not installed")
     page = tmp_path / "graph.html"
     page.write_text(f'<!doctype html><meta charset="utf-8"><body>{graph_svg(big())}</body>')
     png = tmp_path / "graph.png"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={png}",
-            "--window-size=1400,900",
-            page.as_uri(),
-        ],
+    run_chromium(
+        tmp_path / "profile",
+        f"--screenshot={png}",
+        "--window-size=1400,900",
+        page.as_uri(),
         check=True,
-        capture_output=True,
-        timeout=120,
     )
     assert png.stat().st_size > 1000
 

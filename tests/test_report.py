@@ -6,10 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -20,9 +18,8 @@ from capsule import manifest, methods, report, verify
 from capsule.build import BuildOptions, build
 from capsule.hashing import sha256_bytes
 
-from conftest import REPO, MakeProject
+from conftest import REPO, MakeProject, run_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
 # Chromium's own background services (time, updates, accounts); the page names none of these.
 BROWSER_SERVICES = re.compile(
@@ -223,34 +220,9 @@ def test_verification_file_name_matches_verify() -> None:
 # ── in a real browser ─────────────────────────────────────────────────────────────────────
 
 
-def _chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run headless Chromium with no network services; skip when it is not installed."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CAPSULE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is missing and CAPSULE_REQUIRE_BROWSER=1")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        # any host name the page might ask for resolves to nothing
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={profile}",
-    ]
-    return subprocess.run(
-        [str(CHROMIUM), *flags, *args], capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 def _screenshot(html: Path, width: int, target: Path, tmp_path: Path) -> Image.Image:
     """A screenshot of the page at width CSS pixels, saved at target."""
-    _chromium(
+    run_chromium(
         tmp_path / f"profile-{width}",
         f"--window-size={width},2400",
         f"--screenshot={target}",
@@ -287,7 +259,7 @@ def test_screenshots_at_desktop_and_phone_widths(
 def test_prints_to_pdf(small_capsule: Path, tmp_path: Path) -> None:
     html = report.write_report(small_capsule)
     pdf = tmp_path / "report.pdf"
-    _chromium(
+    run_chromium(
         tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}", html.as_uri()
     )
     data = pdf.read_bytes()
@@ -319,7 +291,7 @@ def test_every_image_decodes_and_no_request_leaves(small_capsule: Path, tmp_path
 
 def _requests(page: Path, profile: Path) -> list[str]:
     """The http(s) URLs Chromium requested while loading page, without its own services."""
-    result = _chromium(profile, "--enable-logging=stderr", "--v=1", "--dump-dom", page.as_uri())
+    result = run_chromium(profile, "--enable-logging=stderr", "--v=1", "--dump-dom", page.as_uri())
     assert "<html" in result.stdout.lower()  # the page loaded
     urls = re.findall(r"NotifyBeforeURLRequest: (https?://\S+)", result.stderr)
     return [url for url in urls if not BROWSER_SERVICES.match(url)]

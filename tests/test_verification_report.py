@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,9 +22,8 @@ from capsule.model import (
     Verification,
 )
 
-from conftest import REPO
+from conftest import REPO, run_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
 DIFF_IMAGE = "diffs/figures__fig2.png.diff.png"
 HOSTILE = "<script>alert(1)</script>"
@@ -408,42 +403,20 @@ def test_an_unwritable_report_folder_is_a_capsule_error(tmp_path: Path) -> None:
 # ── in a real browser ─────────────────────────────────────────────────────────────────────
 
 
-def _screenshot(page: Path, target: Path, width: int) -> None:
+def _screenshot(page: Path, target: Path, width: int, profile: Path) -> None:
     """Render page in headless Chromium at width CSS pixels into target (a PNG)."""
-    profile = tempfile.mkdtemp(prefix="capsule-chromium-")
-    try:
-        subprocess.run(
-            [
-                str(CHROMIUM),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                f"--user-data-dir={profile}",
-                "--virtual-time-budget=2000",
-                f"--screenshot={target}",
-                f"--window-size={width},1600",
-                page.as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=90,
-        )
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+    run_chromium(
+        profile,
+        "--virtual-time-budget=2000",
+        f"--screenshot={target}",
+        f"--window-size={width},1600",
+        page.as_uri(),
+        check=True,
+    )
 
 
 @pytest.mark.browser
 def test_the_page_in_headless_chromium(tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CAPSULE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is missing and CAPSULE_REQUIRE_BROWSER=1")
-        pytest.skip(f"headless Chromium not found at {CHROMIUM}")
     ARTIFACTS.mkdir(exist_ok=True)
     samples = {"differs": differing(tmp_path / "differs"), "failed": failed()}
     for kind, sample in samples.items():
@@ -451,7 +424,7 @@ def test_the_page_in_headless_chromium(tmp_path: Path) -> None:
         for width in (1280, 390):
             target = ARTIFACTS / f"verification-{kind}-{width}.png"
             target.unlink(missing_ok=True)
-            _screenshot(page, target, width)
+            _screenshot(page, target, width, tmp_path / f"profile-{kind}-{width}")
             assert target.stat().st_size > 0
             with Image.open(target) as shot:
                 assert shot.size[0] == width
