@@ -21,7 +21,6 @@ from rich.text import Text
 from capsule import __version__
 from capsule.audit import AuditOptions, AuditResult, audit
 from capsule.build import BuildOptions, BuildSummary, build
-from capsule.docker import RunLimits
 from capsule.errors import EXIT_DIFFERS, EXIT_OK, CapsuleError
 from capsule.lineage import (
     TABLE_COLUMNS,
@@ -34,7 +33,7 @@ from capsule.lineage import (
 )
 from capsule.manifest import MANIFEST_FILE
 from capsule.manifest import read as read_manifest
-from capsule.model import Tolerances
+from capsule.model import RunLimits, Tolerances
 from capsule.plan import PLAN_FILE, propose
 from capsule.progress import Progress
 from capsule.report import render_report, write_report

@@ -24,6 +24,7 @@ import docker.errors
 import requests.exceptions
 
 from capsule.errors import CapsuleError, EnvironmentProblem
+from capsule.model import RunLimits
 
 # ── user-facing strings (tests import them) ───────────────────────────────────────────────
 
@@ -64,21 +65,11 @@ BUILD_TAIL_LINES = 20  # lines of build log put into a build failure's message
 SIGKILL_EXIT = 137  # 128 + SIGKILL: how the kernel's OOM killer (and our timeout) end a container
 
 Say = Callable[[str], None]
+DEFAULT_LIMITS = RunLimits()
 
 
 def _quiet(_line: str) -> None:
     """Discard a progress line."""
-
-
-@dataclass(frozen=True)
-class RunLimits:
-    """The resource limits of a capsule run; memory sizes use Docker's units ("4g", "512m")."""
-
-    memory: str = "4g"  # RAM, with swap disabled; the /tmp tmpfs is charged to it as well
-    pids: int = 512  # processes and threads together
-    timeout_s: float = 1800.0  # wall-clock seconds before the container is killed
-    cpus: float | None = None  # CPU share (e.g. 2.0); None means no limit
-    tmp_size: str = "2g"  # size of the writable tmpfs at /tmp (the only writable path but /out)
 
 
 @dataclass(frozen=True)
@@ -362,7 +353,7 @@ def run_container(
     *,
     out_dir: Path,
     command: Sequence[str] | None = None,
-    limits: RunLimits = RunLimits(),  # frozen, so one shared default is safe
+    limits: RunLimits = DEFAULT_LIMITS,
     say: Say = _quiet,
 ) -> ContainerResult:
     """Run `image` (its CMD unless `command`) sandboxed, with out_dir (best empty) at /out.

@@ -286,6 +286,19 @@ STATUS_ORDER: tuple[CheckStatus, ...] = (
     "identical",
 )
 Backend = Literal["docker", "local"]
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """The resource limits of a capsule run; memory sizes use Docker's units ("4g", "512m")."""
+
+    memory: str = "4g"  # RAM, with swap disabled; the /tmp tmpfs is charged to it as well
+    pids: int = 512  # processes and threads together
+    timeout_s: float = 1800.0  # wall-clock seconds before the container is killed
+    cpus: float | None = None  # CPU share (e.g. 2.0); None means no limit
+    tmp_size: str = "2g"  # size of the writable tmpfs at /tmp (the only writable path but /out)
+
+
 Accept = Literal["identical", "metadata", "tolerance"]
 Outcome = Literal["reproduced", "differs", "failed"]
 

@@ -40,6 +40,7 @@ from capsule.model import (
     Outcome,
     OutputCheck,
     RerunRecord,
+    RunLimits,
     Tolerances,
     Verification,
 )
@@ -57,7 +58,7 @@ NO_ENGINE_HINT = (
 )
 VENV_READY = ".capsule-ready"  # written last: a cached environment without it is incomplete
 EXACT = Tolerances()
-DEFAULT_LIMITS = docker.RunLimits()
+DEFAULT_LIMITS = RunLimits()
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class VerifyOptions:
     keep: bool = False  # keep the rerun's outputs and logs in the report folder
     accept: Accept = "identical"
     tolerances: Tolerances = EXACT
-    limits: docker.RunLimits = DEFAULT_LIMITS
+    limits: RunLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
