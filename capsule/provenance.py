@@ -28,6 +28,7 @@ from capsule.model import (
     StepRun,
     Usage,
 )
+from capsule.runtime._capsule_events import READ, WRITE, TraceEvent, TraceSite
 
 RECORD_GLOB = "process-*.json"
 _CELL_OUTPUT = re.compile(r"^cell(\d+)-\d+\.[a-z]+$")
@@ -41,7 +42,7 @@ class TraceRecord:
     ppid: int
     step: str
     argv: tuple[str, ...]
-    events: tuple[tuple[Any, ...], ...]
+    events: tuple[TraceEvent, ...]
     failures: int
     first_failure: str
 
@@ -58,7 +59,7 @@ def read_records(trace_dir: Path) -> list[TraceRecord]:
                     ppid=int(data["ppid"]),
                     step=str(data.get("step", "")),
                     argv=tuple(str(a) for a in data.get("argv", [])),
-                    events=tuple(tuple(event) for event in data.get("events", [])),
+                    events=tuple(_event(raw) for raw in data.get("events", [])),
                     failures=int(data.get("failures", 0)),
                     first_failure=str(data.get("first_failure", "")),
                 )
@@ -69,6 +70,38 @@ def read_records(trace_dir: Path) -> list[TraceRecord]:
                 hint="build again; if it persists, run with --debug and report it",
             ) from error
     return records
+
+
+def _fields(raw: object, names: tuple[str, ...]) -> dict[str, Any]:
+    """A recorded list as a dict of the named tuple's fields; ValueError if it does not fit."""
+    if not isinstance(raw, list) or len(raw) != len(names):
+        raise ValueError(f"expected a list of {len(names)} fields ({', '.join(names)})")
+    return dict(zip(names, raw, strict=True))
+
+
+def _event(raw: object) -> TraceEvent:
+    """One event of a record, read by the layout the tracer wrote; ValueError if not one."""
+    fields = _fields(raw, TraceEvent._fields)
+    site, figure = fields["site"], fields["figure"]
+    return TraceEvent(
+        seq=int(fields["seq"]),
+        op=str(fields["op"]),
+        path=str(fields["path"]),
+        external=bool(fields["external"]),
+        site=None if site is None else _site(site),
+        figure=figure if isinstance(figure, dict) else None,
+    )
+
+
+def _site(raw: object) -> TraceSite:
+    """A recorded call site; ValueError when it is not one."""
+    fields = _fields(raw, TraceSite._fields)
+    return TraceSite(
+        file=str(fields["file"]),
+        line=int(fields["line"]),
+        function=str(fields["function"]),
+        cell=int(fields["cell"]),
+    )
 
 
 def build_graph(
@@ -95,11 +128,11 @@ def build_graph(
     used: list[Usage] = []
     generated: dict[str, Generation] = {}
     written_anywhere = {
-        str(event[2])
+        event.path
         for step_records in by_step.values()
         for record in step_records
         for event in record.events
-        if event[1] == "write"
+        if event.op == WRITE
     }
     notebook_of = {step.name: step.path for step in plan.steps if step.kind == "notebook"}
     for step in steps:
@@ -115,27 +148,24 @@ def build_graph(
                 )
             )
             for event in record.events:
-                seq, op, path, external = (
-                    int(event[0]),
-                    str(event[1]),
-                    str(event[2]),
-                    bool(event[3]),
-                )
-                if op == "read":
+                seq, op, path, external = event.seq, event.op, event.path, event.external
+                if op == READ:
                     if external and path in written_anywhere:
                         continue  # a temporary file of the run itself, not an input
                     if external or path in packaged or path in outputs:
                         used.append(
                             Usage(activity=activity, entity=path, seq=seq, external=external)
                         )
-                elif op == "write" and not external and writer.get(path) == step.name:
+                elif op == WRITE and not external and writer.get(path) == step.name:
                     generated[path] = Generation(
                         entity=path,
                         activity=activity,
                         seq=seq,
                         observed="traced",
-                        call_site=_call_site(event[4], path, notebook_of.get(step.name), packaged),
-                        figure=_figure(event[5]),
+                        call_site=_call_site(
+                            event.site, path, notebook_of.get(step.name), packaged
+                        ),
+                        figure=_figure(event.figure),
                     )
     for path, step_name in sorted(writer.items()):
         if path in outputs and path not in generated:
@@ -221,7 +251,7 @@ def cell_of_image(path: str, notebook: str) -> int:
 
 
 def _call_site(
-    site: object, path: str, notebook: str | None, packaged: Snapshot
+    site: TraceSite | None, path: str, notebook: str | None, packaged: Snapshot
 ) -> CallSite | None:
     """For an image a notebook runner extracted, its cell; else the recorded call site."""
     cell = cell_of_image(path, notebook) if notebook else 0
@@ -234,17 +264,16 @@ def _call_site(
             cell=cell,
             source_sha256=stat.sha256 if stat else "",
         )
-    if isinstance(site, list) and len(site) >= 4:
-        file = str(site[0])
-        stat = packaged.get(file)
-        return CallSite(
-            file=file,
-            line=int(site[1]),
-            function=str(site[2]),
-            cell=int(site[3]),
-            source_sha256=stat.sha256 if stat else "",
-        )
-    return None
+    if site is None:
+        return None
+    stat = packaged.get(site.file)
+    return CallSite(
+        file=site.file,
+        line=site.line,
+        function=site.function,
+        cell=site.cell,
+        source_sha256=stat.sha256 if stat else "",
+    )
 
 
 def _figure(data: object) -> FigureInfo | None:

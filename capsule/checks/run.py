@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
 from capsule.checks.context import AuditContext, Check
 from capsule.model import Finding
+from capsule.runtime._capsule_events import NETWORK, TraceEvent, TraceSite
 
 NETWORK_MESSAGE = (
     "{where} opened a network connection to {target} during the run: "
@@ -27,7 +28,7 @@ class TraceRecord(Protocol):
     def step(self) -> str: ...
 
     @property
-    def events(self) -> tuple[tuple[Any, ...], ...]: ...
+    def events(self) -> tuple[TraceEvent, ...]: ...
 
 
 def network_events(records: Iterable[TraceRecord]) -> tuple[tuple[str, str, int], ...]:
@@ -40,20 +41,18 @@ def network_events(records: Iterable[TraceRecord]) -> tuple[tuple[str, str, int]
     found: dict[tuple[str, int], str] = {}
     for record in records:
         for event in record.events:
-            if len(event) < 5 or event[1] != "network":
+            if event.op != NETWORK:
                 continue
-            code, line = _site(event[4], record.step)
-            found.setdefault((code, line), str(event[2]))
+            code, line = _site(event.site, record.step)
+            found.setdefault((code, line), event.path)
     return tuple((code, found[code, line], line) for code, line in sorted(found))
 
 
-def _site(site: object, step: str) -> tuple[str, int]:
+def _site(site: TraceSite | None, step: str) -> tuple[str, int]:
     """(file or file:cell N, line) of a recorded call site; (step, 0) when there is none."""
-    if not isinstance(site, list | tuple) or len(site) < 2:
+    if site is None:
         return step, 0
-    path, line = str(site[0]), int(site[1]) if isinstance(site[1], int) else 0
-    cell = site[3] if len(site) > 3 and isinstance(site[3], int) else 0
-    return (f"{path}:cell {cell}" if cell else path), line
+    return (f"{site.file}:cell {site.cell}" if site.cell else site.file), site.line
 
 
 def network_access(ctx: AuditContext) -> Iterator[Finding]:

@@ -25,6 +25,8 @@ import os
 import sys
 
 _TRACE_DIR = os.environ.get("CAPSULE_TRACE_DIR", "")
+if _TRACE_DIR:  # only a traced process needs the event layout: untraced start-up stays cheap
+    from _capsule_events import NETWORK, READ, REMOVE, WRITE, TraceEvent, TraceSite
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".pth")
@@ -80,7 +82,7 @@ class _Tracer:
         # capsule's own matplotlibrc is read by every process that imports matplotlib
         rc = os.environ.get("MATPLOTLIBRC")
         self.ignored_files = {os.path.realpath(rc)} if rc else set()
-        self.events: list[list[object]] = []
+        self.events: list[TraceEvent] = []
         self.seq = 0
         self.busy = False
         self.failures = 0
@@ -110,7 +112,7 @@ class _Tracer:
             elif event in _NETWORK_EVENTS:
                 self._network(event, args)
             else:
-                self._write("remove", args[0], args[1] if len(args) > 1 else None)
+                self._write(REMOVE, args[0], args[1] if len(args) > 1 else None)
         except Exception as error:
             self.failures += 1
             if not self.first_failure:
@@ -129,13 +131,13 @@ class _Tracer:
         else:
             writing = isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
         if writing:
-            self._write("write", path, None)
+            self._write(WRITE, path, None)
         else:
             self._read(path)
 
     def _rename(self, args: tuple[object, ...]) -> None:
-        self._write("remove", args[0], None)
-        self._write("write", args[1], None)
+        self._write(REMOVE, args[0], None)
+        self._write(WRITE, args[1], None)
 
     def _where(self, path: object) -> tuple[str, bool] | None:
         """(relative path, False) inside the analysis, (absolute path, True) outside, or None."""
@@ -157,7 +159,7 @@ class _Tracer:
         if where is None or where[0].endswith(_CODE_SUFFIXES):
             return
         self.seq += 1
-        self.events.append([self.seq, "read", where[0], where[1], None, None])
+        self.events.append(TraceEvent(self.seq, READ, where[0], where[1], None, None))
 
     def _write(self, op: str, path: object, _dir_fd: object) -> None:
         where = self._where(path)
@@ -165,11 +167,11 @@ class _Tracer:
             return
         self.seq += 1
         frame = sys._getframe(1)
-        site, figure = self._site(frame) if op == "write" else (None, None)
-        self.events.append([self.seq, op, where[0], where[1], site, figure])
+        site, figure = self._site(frame) if op == WRITE else (None, None)
+        self.events.append(TraceEvent(self.seq, op, where[0], where[1], site, figure))
 
     def _network(self, event: str, args: tuple[object, ...]) -> None:
-        """Record a network access as [seq, "network", "host:port" or URL, True, site, None]."""
+        """Record a network access: its target is "host:port" or the URL opened."""
         # https://docs.python.org/3/library/audit_events.html: socket.connect (self, address),
         # socket.getaddrinfo (host, port, family, type, protocol), urllib.Request (url, ...)
         if event == "urllib.Request":
@@ -196,9 +198,9 @@ class _Tracer:
             target = f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
         self.seq += 1
         site, _figure = self._site(sys._getframe(1))
-        self.events.append([self.seq, "network", target, True, site, None])
+        self.events.append(TraceEvent(self.seq, NETWORK, target, True, site, None))
 
-    def _site(self, frame: object) -> tuple[list[object] | None, dict[str, object] | None]:
+    def _site(self, frame: object) -> tuple[TraceSite | None, dict[str, object] | None]:
         """The first frame inside the analysis, and the figure being saved if any."""
         site = None
         figure = None
@@ -211,9 +213,9 @@ class _Tracer:
                 full = os.path.abspath(filename)
                 if full.startswith(self.root) and not full.startswith(self.ignored):
                     rel = full[len(self.root) :].replace(os.sep, "/")
-                    site = [rel, frame.f_lineno, code.co_name, 0]  # type: ignore[attr-defined]
+                    site = TraceSite(rel, frame.f_lineno, code.co_name, 0)  # type: ignore[attr-defined]
                 elif self.notebook and _is_cell(filename):
-                    site = [self.notebook, frame.f_lineno, code.co_name, _cell()]  # type: ignore[attr-defined]
+                    site = TraceSite(self.notebook, frame.f_lineno, code.co_name, _cell())  # type: ignore[attr-defined]
             if site is not None:
                 break  # a savefig frame lies between the open and the analysis' own frame
             frame = frame.f_back  # type: ignore[attr-defined]

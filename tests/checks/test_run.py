@@ -16,6 +16,7 @@ from capsule import provenance
 from capsule.checks import CHECKS, AuditContext, RunFacts
 from capsule.checks import run as checks
 from capsule.model import Activity, Plan, Provenance, Usage
+from capsule.runtime._capsule_events import TraceEvent, TraceSite
 
 from conftest import REPO, MakeProject
 
@@ -79,15 +80,15 @@ def test_network_access_is_found_at_its_lines_and_loopback_is_not(
 ) -> None:
     project = make_project({"fetch.py": NETWORK_SCRIPT})
     records = run_traced(project, "fetch.py")
-    network = [event for event in records[0].events if event[1] == "network"]
-    targets = sorted(str(event[2]) for event in network)
+    network = [event for event in records[0].events if event.op == "network"]
+    targets = sorted(event.path for event in network)
     # getaddrinfo; urlopen's Request, then its own look-up; no loopback, no Unix socket
     assert targets == [
         "example.invalid:443",
         "example.invalid:80",
         "https://example.invalid/data.csv",
     ]
-    assert all(event[3] is True for event in network)
+    assert all(event.external is True for event in network)
 
     facts = checks.network_events(records)
     assert facts == (
@@ -112,7 +113,7 @@ def test_network_events_without_a_call_site_name_the_step() -> None:
         ppid=0,
         step="download",
         argv=(),
-        events=((1, "network", "h:1", True, None, None),),
+        events=(TraceEvent(1, "network", "h:1", True, None, None),),
         failures=0,
         first_failure="",
     )
@@ -122,7 +123,9 @@ def test_network_events_without_a_call_site_name_the_step() -> None:
         ppid=0,
         step="nb",
         argv=(),
-        events=((1, "network", "h:1", True, ["nb.ipynb", 4, "<module>", 3], None),),
+        events=(
+            TraceEvent(1, "network", "h:1", True, TraceSite("nb.ipynb", 4, "<module>", 3), None),
+        ),
         failures=0,
         first_failure="",
     )
