@@ -8,7 +8,6 @@ the tracer and the determinism probe, and returns the findings sorted by severit
 from __future__ import annotations
 
 import ast
-import json
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,10 +15,14 @@ from pathlib import Path
 from typing import Literal
 
 from capsule import plan as plans
-from capsule.checks import CHECKS, AuditContext, CodeUnit, RunFacts
+from capsule import probe
+from capsule.checks import CHECKS, AuditContext, BuildFacts, Check, CodeUnit, RunFacts
+from capsule.checks.run import network_events
 from capsule.hashing import walk
-from capsule.model import Finding, Plan, Severity
+from capsule.model import Finding, Plan, ProbeResult, Severity
+from capsule.notebooks import NotebookError, read_code_cells
 from capsule.progress import Progress
+from capsule.scratch import TracedRun, interpreter
 
 SEVERITY_ORDER: tuple[Severity, ...] = ("error", "warning", "info")
 FailOn = Literal["error", "warning", "info", "never"]
@@ -61,14 +64,41 @@ def static_context(root: Path, the_plan: Plan | None = None) -> AuditContext:
 
 
 def run_checks(context: AuditContext, only: Iterable[str] = ()) -> list[Finding]:
-    """Run the registered checks (or only the named ones) and return their findings."""
+    """Run the registered checks (or only those of the named ids) and return their findings.
+
+    A check registered under several ids runs once.
+    """
     wanted = set(only)
     found: list[Finding] = []
+    done: set[Check] = set()
     for check_id, check in CHECKS.items():
-        if wanted and check_id not in wanted:
+        if (wanted and check_id not in wanted) or check in done:
             continue
-        found.extend(check(context))
+        done.add(check)
+        found.extend(f for f in check(context) if not wanted or f.check in wanted)
     return found
+
+
+def run_facts(
+    run: TracedRun,
+    *,
+    build: BuildFacts | None = None,
+    probe: ProbeResult | None = None,
+    imported_distributions: tuple[tuple[str, str, str], ...] = (),
+) -> RunFacts:
+    """What a traced run observed, as the run-based checks read it."""
+    failed = [record for record in run.records if record.failures]
+    return RunFacts(
+        provenance=run.provenance,
+        outputs=tuple(sorted(run.outputs)),
+        network=network_events(run.records),
+        imported_distributions=imported_distributions,
+        steps=run.result.steps,
+        tracer_failures=sum(record.failures for record in failed),
+        first_tracer_failure=failed[0].first_failure if failed else "",
+        build=build,
+        probe=probe,
+    )
 
 
 def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
@@ -107,22 +137,16 @@ def _parse(source: str, rel: str) -> ast.Module | None:
 def _notebook_cells(root: Path, rel: str) -> list[CodeUnit]:
     """The code cells of a notebook, IPython magics and shell escapes blanked out."""
     try:
-        doc = json.loads((root / rel).read_text(encoding="utf-8"))
-        cells = doc.get("cells", [])
-    except (OSError, ValueError, AttributeError):
-        return []
+        cells = read_code_cells(root / rel)
+    except (OSError, NotebookError):
+        return []  # notebook-unreadable says so
     units = []
-    number = 0
     for cell in cells:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        number += 1
-        raw = cell.get("source", "")
-        source = "".join(raw) if isinstance(raw, list) else str(raw)
         python = "\n".join(
-            "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+            "" if line.lstrip().startswith(("%", "!")) else line
+            for line in cell.source.splitlines()
         )
-        units.append(CodeUnit(path=rel, source=python, tree=_parse(python, rel), cell=number))
+        units.append(CodeUnit(path=rel, source=python, tree=_parse(python, rel), cell=cell.number))
     return units
 
 
@@ -146,13 +170,10 @@ def audit(options: AuditOptions, progress: Progress | None = None) -> AuditResul
         context = static_context(root, the_plan)
     findings: list[Finding] = []
     if options.runs > 0:
-        from capsule import probe
-        from capsule.build import interpreter
-
         variations = probe.ALL if options.variations is None else options.variations
         total = options.runs + len(variations) + 1
         with progress.stage(f"Running the analysis {total} times (determinism probe)"):
-            result = probe.probe(
+            result, first = probe.probe(
                 root,
                 the_plan,
                 python=interpreter(options.python or the_plan.python),
@@ -160,9 +181,8 @@ def audit(options: AuditOptions, progress: Progress | None = None) -> AuditResul
                 variations=variations,
                 say=progress.say,
             )
-        findings.extend(probe.probe_findings(result))
-        if result.facts is not None:
-            context = with_run(context, result.facts)
-    with progress.stage(f"Running {len(CHECKS)} checks"):
+        if first is not None:
+            context = with_run(context, run_facts(first, probe=result))
+    with progress.stage(f"Running {len(set(CHECKS.values()))} checks"):
         findings.extend(run_checks(context))
     return AuditResult(findings=sort_findings(findings), fail_on=options.fail_on)

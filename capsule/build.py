@@ -7,12 +7,9 @@ folder renamed at the very end, so Ctrl-C or an error leaves nothing half-writte
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -33,13 +30,14 @@ from capsule import (
     report,
     runner,
 )
-from capsule.checks import RunFacts, secrets
-from capsule.checks.run import network_events
+from capsule.checks import BuildFacts, secrets
 from capsule.determinism import decide
 from capsule.errors import CapsuleError, PlanError
-from capsule.hashing import CHUNK, Snapshot, Stat, matches, sha256_file, snapshot, walk
+from capsule.hashing import Snapshot, Stat, copy_hashed, matches, sha256_file, snapshot, walk
 from capsule.model import (
     FORMAT_VERSION,
+    Determinism,
+    Environment,
     FileEntry,
     FileRole,
     Finding,
@@ -48,11 +46,11 @@ from capsule.model import (
     OnDiskStatus,
     OutputEntry,
     Plan,
-    Provenance,
 )
 from capsule.progress import Progress
+from capsule.scratch import TracedRun, copy_sources, install_runtime, interpreter, traced_run
+from capsule.wording import plural
 
-RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 CODE_SUFFIXES = (".py", ".ipynb", ".sh", ".r", ".R", ".jl", ".m", ".do", ".sql", ".mk", ".pyx")
 CODE_NAMES = (
     "Makefile",
@@ -112,100 +110,46 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
     python = interpreter(options.python or the_plan.python)
     host = dict(os.environ)
     started_at = environment.now_iso()
-
     with _staging(target) as staging, tempfile.TemporaryDirectory(prefix="capsule-run-") as tmp:
-        scratch = Path(tmp)
         with progress.stage("Copying and hashing the analysis"):
             packaged = copy_sources(source, staging / "work", the_plan)
-        shutil.copytree(staging / "work", scratch / "work", symlinks=True)
-        shutil.copytree(RUNTIME_DIR, staging / "runtime", ignore=_runtime_ignore)
-        (staging / "matplotlibrc").write_text(
-            render.render("matplotlibrc.j2", capsule_version=__version__), encoding="utf-8"
-        )
-        git = environment.git_state(source)
-        determinism = decide(the_plan, git, host)
-        paths = runner.RunPaths(
-            work=scratch / "work",
-            runtime=staging / "runtime",
-            matplotlibrc=staging / "matplotlibrc",
-            config=scratch / "config",
-            logs=staging / "logs",
-            trace=scratch / "trace",
-        )
+        determinism = decide(the_plan, environment.git_state(source), host)
         total = len(the_plan.steps)
-        with progress.stage(f"Running {total} step{'s' if total != 1 else ''}"):
-            result = runner.run_steps(
-                the_plan.steps,
-                paths=paths,
+        with progress.stage(f"Running {plural(total, 'step')}"):
+            run = traced_run(
+                staging / "work",
+                packaged,
+                the_plan,
+                place=Path(tmp),
+                runtime=install_runtime(staging),
+                logs=staging / "logs",
                 python=python,
                 determinism=determinism,
-                packaged=packaged,
                 host=host,
                 on_step=lambda i, step: progress.say(f"{i}/{total} {step.name}"),
             )
-        produced = runner.outputs_of(result, packaged)
-        records = provenance.read_records(paths.trace)
-        graph = provenance.build_graph(
-            records,
-            plan=the_plan,
-            steps=result.steps,
-            outputs={rel: stat.sha256 for rel, stat in produced.items()},
-            writer=result.writer,
-            packaged=packaged,
-            root=paths.work,
-            runtime=paths.runtime,
-        )
         with progress.stage("Hashing outputs"):
-            _copy_outputs(scratch / "work", staging / "expected", produced)
+            _copy_outputs(run.paths.work, staging / "expected", run.outputs)
         with progress.stage("Pinning packages and fetching wheels"):
             the_lock = lock.pin(
-                lock.read_module_records(paths.trace),
+                lock.read_module_records(run.paths.trace),
                 python=python,
-                analysis_root=scratch / "work",
+                analysis_root=run.paths.work,
                 wheels_dir=staging / "wheels",
                 lock_path=staging / "requirements.lock",
                 say=progress.say,
             )
         with progress.stage("Comparing with the outputs on disk"):
-            outputs = _compare_on_disk(
-                source,
-                staging / "expected",
-                produced,
-                result.writer,
-                [step.path for step in the_plan.steps if step.kind == "notebook"],
-            )
-        finished_at = environment.now_iso()
+            outputs = _compare_on_disk(source, staging / "expected", run, the_plan)
         env = environment.describe(
             started_at=started_at,
-            finished_at=finished_at,
+            finished_at=environment.now_iso(),
             python=python,
             root=source,
             environ=host,
         )
-        base_image = options.base_image or _default_base_image(the_lock.python_version)
-        name = _capsule_name(source)
-        _render_files(staging, name, base_image, the_plan, determinism.env, the_lock)
-        findings = (
-            *_findings(the_plan, result, outputs, source, produced),
-            *provenance.findings(records),
-            *_notebook_findings(source, paths.logs, the_plan),
-            *_audit_findings(source, the_plan, graph, records, the_lock, produced),
-        )
-        the_manifest = Manifest(
-            format=FORMAT_VERSION,
-            capsule_version=__version__,
-            name=name,
-            plan=the_plan,
-            determinism=determinism,
-            environment=env,
-            lock=the_lock,
-            base_image=base_image,
-            files=_file_entries(packaged, the_plan),
-            outputs=outputs,
-            steps=result.steps,
-            capsule_files=_capsule_files(staging),
-            findings=findings,
-            provenance=graph,
+        the_manifest = _manifest(
+            staging, options, the_plan, run, the_lock, outputs, determinism, env
         )
         capsule_id = manifest.write(the_manifest, staging)
         with progress.stage("Writing the methods report"):
@@ -214,16 +158,54 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
                 report.write_report(staging, fmt=fmt)
         _check_source_unchanged(source, the_plan, packaged)
         _publish(staging, target, options.force)
+    return _summary(target, capsule_id, the_manifest)
+
+
+def _manifest(
+    staging: Path,
+    options: BuildOptions,
+    the_plan: Plan,
+    run: TracedRun,
+    the_lock: Lock,
+    outputs: tuple[OutputEntry, ...],
+    determinism: Determinism,
+    env: Environment,
+) -> Manifest:
+    """Render the capsule's files into staging and describe it all in the manifest."""
+    base_image = options.base_image or _default_base_image(the_lock.python_version)
+    name = _capsule_name(options.source)
+    _render_files(staging, name, base_image, the_plan, determinism.env, the_lock)
+    return Manifest(
+        format=FORMAT_VERSION,
+        capsule_version=__version__,
+        name=name,
+        plan=the_plan,
+        determinism=determinism,
+        environment=env,
+        lock=the_lock,
+        base_image=base_image,
+        files=_file_entries(run.packaged, the_plan),
+        outputs=outputs,
+        steps=run.result.steps,
+        capsule_files=_capsule_files(staging),
+        findings=_findings(options.source, the_plan, run, the_lock, outputs),
+        provenance=run.provenance,
+    )
+
+
+def _summary(target: Path, capsule_id: str, the_manifest: Manifest) -> BuildSummary:
+    """The closing lines of a build, from its manifest."""
+    pins = the_manifest.lock.pins
     return BuildSummary(
         capsule=str(target),
         capsule_id=capsule_id,
-        outputs=len(outputs),
-        pins=len(the_lock.pins),
-        built_pins=tuple(f"{p.name}=={p.version}" for p in the_lock.pins if p.source == "built"),
+        outputs=len(the_manifest.outputs),
+        pins=len(pins),
+        built_pins=tuple(f"{p.name}=={p.version}" for p in pins if p.source == "built"),
         data_bytes=sum(e.size for e in the_manifest.files if e.role == "data"),
         files=len(the_manifest.files),
-        on_disk={entry.path: entry.on_disk for entry in outputs},
-        findings=findings,
+        on_disk={entry.path: entry.on_disk for entry in the_manifest.outputs},
+        findings=the_manifest.findings,
     )
 
 
@@ -255,19 +237,6 @@ def _check_output(options: BuildOptions, source: Path) -> Path:
     return target
 
 
-def interpreter(requested: str) -> str:
-    """The analysis interpreter as an absolute path (not resolved: a venv's link must stay)."""
-    if not requested:
-        return sys.executable
-    found = shutil.which(requested)
-    if found is None:
-        raise PlanError(
-            f"cannot find the Python interpreter {requested!r}",
-            hint="give the path of the interpreter the analysis runs with",
-        )
-    return str(Path(found).absolute())
-
-
 @contextmanager
 def _staging(target: Path) -> Iterator[Path]:
     """A temporary sibling of the target folder, removed whatever happens unless published."""
@@ -277,10 +246,6 @@ def _staging(target: Path) -> Iterator[Path]:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _runtime_ignore(_folder: str, names: list[str]) -> list[str]:
-    return [name for name in names if name == "__pycache__" or name.endswith(".pyc")]
 
 
 def _refuse_secrets(source: Path, the_plan: Plan) -> None:
@@ -294,46 +259,6 @@ def _refuse_secrets(source: Path, the_plan: Plan) -> None:
             f"\n  {listed}",
             hint=secrets.SECRET_FIX,
         )
-
-
-def copy_sources(source: Path, work: Path, the_plan: Plan) -> Snapshot:
-    """Copy the analysis (without its declared outputs) into work/, hashing what is copied.
-
-    The hash is taken from the very bytes written into the capsule, before any step runs, so
-    the record cannot be falsified by a step that rewrites its inputs.
-    """
-    packaged: Snapshot = {}
-    excluded = (*the_plan.exclude, *the_plan.outputs)
-    for rel in walk(source, excluded):
-        src = source / rel
-        if src.is_symlink() and not src.resolve().is_relative_to(source.resolve()):
-            raise PlanError(
-                f"{rel} is a link to {src.resolve()}, outside the analysis folder",
-                hint="copy the file into the analysis, or add it to exclude in capsule.toml",
-            )
-        dst = work / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            digest, size = _copy_hashed(src, dst)
-        except OSError as error:
-            raise PlanError(
-                f"cannot read {rel}: {error.strerror or error}",
-                hint="make the file readable, or add it to exclude in capsule.toml",
-            ) from error
-        packaged[rel] = Stat(size, dst.stat().st_mtime_ns, digest)
-    return packaged
-
-
-def _copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
-    """Copy a file in 1 MiB chunks, hashing the bytes as they pass; return (sha256, size)."""
-    digest, size = hashlib.sha256(), 0
-    with src.open("rb") as reader, dst.open("wb") as writer:
-        while chunk := reader.read(CHUNK):
-            digest.update(chunk)
-            writer.write(chunk)
-            size += len(chunk)
-    shutil.copymode(src, dst)
-    return digest.hexdigest(), size
 
 
 def _role(rel: str, the_plan: Plan) -> FileRole:
@@ -361,7 +286,7 @@ def _copy_outputs(work: Path, expected: Path, produced: Mapping[str, Stat]) -> N
     for rel, stat in sorted(produced.items()):
         dst = expected / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        digest, _size = _copy_hashed(work / rel, dst)
+        digest, _size = copy_hashed(work / rel, dst)
         if digest != stat.sha256:
             raise CapsuleError(
                 f"{rel} changed while capsule was copying it",
@@ -377,15 +302,12 @@ def _made_by_capsule(rel: str, notebooks: list[str]) -> bool:
 
 
 def _compare_on_disk(
-    source: Path,
-    expected: Path,
-    produced: Mapping[str, Stat],
-    writer: Mapping[str, str],
-    notebooks: list[str],
+    source: Path, expected: Path, run: TracedRun, the_plan: Plan
 ) -> tuple[OutputEntry, ...]:
     """Each output of the run, with the author's own copy compared against it."""
+    notebooks = [step.path for step in the_plan.steps if step.kind == "notebook"]
     entries = []
-    for rel, stat in sorted(produced.items()):
+    for rel, stat in sorted(run.outputs.items()):
         mine = source / rel
         status: OnDiskStatus
         note = ""
@@ -404,7 +326,7 @@ def _compare_on_disk(
                 path=rel,
                 sha256=stat.sha256,
                 size=stat.size,
-                step=writer.get(rel, ""),
+                step=run.result.writer.get(rel, ""),
                 on_disk=status,
                 on_disk_note=note,
             )
@@ -413,106 +335,30 @@ def _compare_on_disk(
 
 
 def _findings(
-    the_plan: Plan,
-    result: runner.RunResult,
-    outputs: tuple[OutputEntry, ...],
-    source: Path,
-    produced: Mapping[str, Stat],
-) -> tuple[Finding, ...]:
-    """What the build noticed that threatens reproducibility."""
-    found: list[Finding] = []
-    for step in result.steps:
-        for rel in step.changed_inputs:
-            found.append(
-                Finding(
-                    check="step-modifies-input",
-                    severity="warning",
-                    message=f"step {step.name!r} changed {rel}, a file the analysis started with",
-                    location=rel,
-                    fix="write results to new files; the capsule keeps the original bytes",
-                )
-            )
-    changed_inputs = {rel for step in result.steps for rel in step.changed_inputs}
-    for entry in outputs:
-        if entry.on_disk == "stale" and entry.path not in changed_inputs:
-            found.append(
-                Finding(
-                    check="stale-output",
-                    severity="warning",
-                    message=(
-                        f"{entry.path} on disk is not what the current code makes "
-                        f"({entry.on_disk_note})"
-                    ),
-                    location=entry.path,
-                    fix="rerun the analysis, or check which version of the code made this file",
-                )
-            )
-    for rel in walk(source, the_plan.exclude):
-        if plan.is_output(rel, the_plan) and rel not in produced:
-            found.append(
-                Finding(
-                    check="orphan-output",
-                    severity="warning",
-                    message=f"{rel} is in the analysis folder but no step wrote it",
-                    location=rel,
-                    fix="delete it if it is obsolete, or add the step that makes it",
-                )
-            )
-    return tuple(found)
-
-
-def _notebook_findings(source: Path, logs: Path, the_plan: Plan) -> list[Finding]:
-    """Notebooks whose stored outputs a top-to-bottom run in a fresh kernel does not reproduce."""
-    found = []
-    for step in the_plan.steps:
-        executed = logs / step.path.replace("/", "__")  # where _capsule_notebook stores it
-        if step.kind != "notebook" or not executed.is_file():
-            continue
-        if not any(cell.get("outputs") for cell in _cells(source / step.path)):
-            continue  # never run: notebook-never-run says so
-        verdict = compare.compare(source / step.path, executed, path=step.path)
-        if verdict.verdict == "differs":
-            found.append(
-                Finding(
-                    check="notebook-outputs-not-reproduced",
-                    severity="warning",
-                    message=f"{step.path}: a run from top to bottom in a fresh kernel does not "
-                    f"reproduce its stored outputs ({verdict.reason})",
-                    location=step.path,
-                    fix="restart the kernel, run all cells and save; the stored outputs then "
-                    "show what the code makes",
-                )
-            )
-    return found
-
-
-def _cells(notebook: Path) -> list[dict[str, object]]:
-    """The cells of a notebook file, [] when it cannot be read."""
-    try:
-        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    return [cell for cell in cells if isinstance(cell, dict)]
-
-
-def _audit_findings(
     source: Path,
     the_plan: Plan,
-    graph: Provenance,
-    records: list[provenance.TraceRecord],
+    run: TracedRun,
     the_lock: Lock,
-    produced: Mapping[str, Stat],
-) -> list[Finding]:
-    """The audit's checks (all of them are fast), with what this build's run observed."""
-    facts = RunFacts(
-        provenance=graph,
-        outputs=tuple(sorted(produced)),
-        network=network_events(records),
+    outputs: tuple[OutputEntry, ...],
+) -> tuple[Finding, ...]:
+    """Every audit check (all of them are fast) on the analysis and what this build's run saw."""
+    executed = tuple(
+        (step.path, run.paths.logs / step.path.replace("/", "__"))  # as _capsule_notebook names it
+        for step in the_plan.steps
+        if step.kind == "notebook"
+    )
+    facts = audit.run_facts(
+        run,
+        build=BuildFacts(
+            on_disk=outputs,
+            executed_notebooks=tuple((nb, path) for nb, path in executed if path.is_file()),
+        ),
         imported_distributions=tuple(
             (pin.name, pin.version, pin.origin) for pin in the_lock.pins if pin.source == "built"
         ),
     )
-    return audit.run_checks(audit.with_run(audit.static_context(source, the_plan), facts))
+    context = audit.with_run(audit.static_context(source, the_plan), facts)
+    return audit.sort_findings(audit.run_checks(context))
 
 
 def _default_base_image(python_version: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,18 @@ def sha256_file(path: Path) -> str:
         while chunk := stream.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
+    """Copy a file in 1 MiB chunks, hashing the bytes as they pass; return (sha256, size)."""
+    digest, size = hashlib.sha256(), 0
+    with src.open("rb") as reader, dst.open("wb") as writer:
+        while chunk := reader.read(CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+            size += len(chunk)
+    shutil.copymode(src, dst)
+    return digest.hexdigest(), size
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -269,6 +269,19 @@ class Manifest:
     provenance: Provenance = field(default=Provenance((), (), ()))
 
 
+@dataclass(frozen=True)
+class ProbeResult:
+    """Which outputs changed between identical runs, under each variation, and unprotected."""
+
+    baseline_repeat: tuple[str, ...]  # outputs that differ between two identical runs
+    by_variation: dict[str, tuple[str, ...]]  # variation -> outputs changed vs the baseline
+    unprotected: dict[str, tuple[str, ...]]  # "unprotected" -> outputs changed without capsule
+    runs: int
+    seconds: float
+    descriptions: dict[str, str] = field(default_factory=dict)  # as actually run
+    failed: dict[str, str] = field(default_factory=dict)  # run -> why a step failed
+
+
 # ── verification ──────────────────────────────────────────────────────────────────────────
 
 VERIFICATION_FORMAT = 1

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from capsule import notebooks
 from capsule.errors import PlanError
 from capsule.hashing import matches, walk
 from capsule.model import Plan, Step
@@ -276,14 +276,14 @@ def _check_step_file(root: Path, rel: str, kind: str, where: str) -> None:
 def check_notebook(path: Path, rel: str) -> None:
     """Refuse a notebook that is not valid JSON with cells."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        notebooks.load(path)
+    except notebooks.NotebookError as error:
         raise PlanError(
-            f"notebook {rel} is not valid JSON: {error}",
+            f"notebook {rel} is {error}"
+            if str(error).startswith("not")
+            else f"notebook {rel} cannot be read: {error}",
             hint="open it in Jupyter and save it again, or restore it from version control",
         ) from error
-    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
-        raise PlanError(f"notebook {rel} has no cells", hint="is it really a Jupyter notebook?")
 
 
 def _refuse_duplicate_names(steps: tuple[Step, ...]) -> None:

@@ -19,13 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule import __version__, environment, provenance, render, runner
-from capsule.build import RUNTIME_DIR, copy_sources
-from capsule.checks.context import RunFacts
-from capsule.checks.run import network_events
+from capsule import environment
 from capsule.determinism import decide
 from capsule.errors import CapsuleError, StepFailed
-from capsule.model import Determinism, Finding, Plan
+from capsule.model import Determinism, Plan, ProbeResult
+from capsule.scratch import Runtime, TracedRun, copy_sources, install_runtime, traced_run
 
 
 @dataclass(frozen=True)
@@ -68,33 +66,6 @@ VARIATIONS: dict[str, Variation] = {
 ALL: tuple[str, ...] = tuple(VARIATIONS)
 UNPROTECTED = "unprotected"
 
-# What to change when an output varies with each variation.
-FIXES: dict[str, str] = {
-    "hash-seed": "sort sets (and dict keys built from them) before writing; "
-    "don't rely on hash order",
-    "time-zone": "use UTC explicitly (datetime.now(timezone.utc), time.gmtime), "
-    "or better, no clock at all",
-    "locale": "format numbers and dates explicitly instead of through the locale",
-    "folder-path": "don't write absolute paths into outputs; write paths relative to the "
-    "analysis folder",
-    "thread-count": "fix the thread count or use deterministic reductions",
-    "source-date": "nothing to do: capsule pins SOURCE_DATE_EPOCH, so these dates are stable",
-}
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """Which outputs changed between identical runs, under each variation, and unprotected."""
-
-    baseline_repeat: tuple[str, ...]  # outputs that differ between two identical runs
-    by_variation: dict[str, tuple[str, ...]]  # variation -> outputs changed vs the baseline
-    unprotected: dict[str, tuple[str, ...]]  # "unprotected" -> outputs changed without capsule
-    runs: int
-    seconds: float
-    descriptions: dict[str, str] = dataclasses.field(default_factory=dict)  # as actually run
-    failed: dict[str, str] = dataclasses.field(default_factory=dict)  # run -> why a step failed
-    facts: RunFacts | None = None  # what the tracer saw in the first baseline run
-
 
 def probe(
     root: Path,
@@ -104,10 +75,11 @@ def probe(
     runs: int = 2,
     variations: Sequence[str] = ALL,
     say: Callable[[str], None] = lambda _message: None,
-) -> ProbeResult:
+) -> tuple[ProbeResult, TracedRun | None]:
     """Run the analysis `runs` times, once per variation and once unprotected; compare outputs.
 
-    Raises CapsuleError for an unknown variation or runs < 2, and StepFailed when a baseline run
+    Returns what changed, and the first baseline run (what the tracer saw there). Raises
+    CapsuleError for an unknown variation or runs < 2, and StepFailed when a baseline run
     fails; a step failing only under a variation is recorded in `failed` instead.
     """
     unknown = [name for name in variations if name not in VARIATIONS]
@@ -130,40 +102,42 @@ def probe(
     descriptions = {name: VARIATIONS[name].description for name in variations}
     with tempfile.TemporaryDirectory(prefix="capsule-probe-") as tmp:
         scratch = Path(tmp)
-        shared = _Shared(scratch, plan, python, host)
+        shared = _Shared(root, scratch, plan, python, host)
 
-        def run(label: str, env: Determinism, folder: Path, rc: Path) -> dict[str, str]:
+        def run(label: str, env: Determinism, folder: Path, protected: bool) -> dict[str, str]:
             nonlocal count
             count += 1
             say(f"run {count}/{total}: {label}")
-            return shared.run(root, env, scratch / folder, rc)
+            return shared.run(env, scratch / folder, protected)
 
-        def tolerant(label: str, env: Determinism, folder: Path, rc: Path) -> dict[str, str] | None:
+        def tolerant(
+            label: str, env: Determinism, folder: Path, protected: bool
+        ) -> dict[str, str] | None:
             """A run that may fail: the failure is a finding, not the probe's end."""
             try:
-                return run(label, env, folder, rc)
+                return run(label, env, folder, protected)
             except StepFailed as error:
                 failed[label] = error.message
                 return None
 
-        baseline = run("baseline 1", determinism, Path("run"), shared.rc)
+        baseline = run("baseline 1", determinism, Path("run"), True)
         differing: set[str] = set()
         for index in range(2, runs + 1):
-            again = run(f"baseline {index}", determinism, Path("run"), shared.rc)
+            again = run(f"baseline {index}", determinism, Path("run"), True)
             differing.update(_differences(baseline, again))
         by_variation: dict[str, tuple[str, ...]] = {}
         for name in variations:
             env, description = _varied(name, determinism)
             descriptions[name] = description
             folder = Path("run", LONG_FOLDER) if name == "folder-path" else Path("run")
-            varied = tolerant(name, env, folder, shared.rc)
+            varied = tolerant(name, env, folder, True)
             if varied is not None:
                 by_variation[name] = tuple(sorted(_differences(baseline, varied) - differing))
-        plain = tolerant(UNPROTECTED, _unprotected(host), Path("run"), shared.plain_rc)
+        plain = tolerant(UNPROTECTED, _unprotected(host), Path("run"), False)
         unprotected: dict[str, tuple[str, ...]] = {}
         if plain is not None:
             unprotected[UNPROTECTED] = tuple(sorted(_differences(baseline, plain) - differing))
-    return ProbeResult(
+    result = ProbeResult(
         baseline_repeat=tuple(sorted(differing)),
         by_variation=by_variation,
         unprotected=unprotected,
@@ -171,69 +145,45 @@ def probe(
         seconds=round(time.monotonic() - started, 3),
         descriptions=descriptions,
         failed=failed,
-        facts=shared.facts,
     )
+    return result, shared.first
 
 
 class _Shared:
-    """What every run of one probe shares: capsule's runtime, the two matplotlibrc files."""
+    """What every run of one probe shares: one hashed copy of the analysis, capsule's runtime,
+    the two matplotlibrc files."""
 
-    def __init__(self, scratch: Path, plan: Plan, python: str, host: Mapping[str, str]) -> None:
+    def __init__(
+        self, root: Path, scratch: Path, plan: Plan, python: str, host: Mapping[str, str]
+    ) -> None:
         self.plan, self.python, self.host = plan, python, host
-        self.runtime = scratch / "runtime"
-        shutil.copytree(
-            RUNTIME_DIR, self.runtime, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-        )
-        self.rc = scratch / "matplotlibrc"
-        self.rc.write_text(
-            render.render("matplotlibrc.j2", capsule_version=__version__), encoding="utf-8"
-        )
+        self.analysis = scratch / "analysis"
+        self.packaged = copy_sources(root, self.analysis, plan)
+        self.runtime = install_runtime(scratch)
         # without capsule's svg.hashsalt: SVG ids are random
-        self.plain_rc = scratch / "matplotlibrc-plain"
-        self.plain_rc.write_text("backend: Agg\n", encoding="utf-8")
+        plain_rc = scratch / "matplotlibrc-plain"
+        plain_rc.write_text("backend: Agg\n", encoding="utf-8")
+        self.plain = Runtime(folder=self.runtime.folder, matplotlibrc=plain_rc)
         self.scratch = scratch
-        self.facts: RunFacts | None = None  # from the first run, for the run-based checks
+        self.first: TracedRun | None = None  # the first run, for the run-based checks
 
-    def run(self, root: Path, determinism: Determinism, place: Path, rc: Path) -> dict[str, str]:
+    def run(self, determinism: Determinism, place: Path, protected: bool) -> dict[str, str]:
         """Run every step in a fresh copy at `place`; return output path -> sha256."""
         shutil.rmtree(self.scratch / "run", ignore_errors=True)
-        work = place / "work"
-        packaged = copy_sources(root, work, self.plan)
-        paths = runner.RunPaths(
-            work=work,
-            runtime=self.runtime,
-            matplotlibrc=rc,
-            config=place / "config",
+        run = traced_run(
+            self.analysis,
+            self.packaged,
+            self.plan,
+            place=place,
+            runtime=self.runtime if protected else self.plain,
             logs=place / "logs",
-            trace=place / "trace",
-        )
-        result = runner.run_steps(
-            self.plan.steps,
-            paths=paths,
             python=self.python,
             determinism=determinism,
-            packaged=packaged,
             host=self.host,
         )
-        outputs = {rel: stat.sha256 for rel, stat in runner.outputs_of(result, packaged).items()}
-        if self.facts is None:
-            records = provenance.read_records(paths.trace)
-            graph = provenance.build_graph(
-                records,
-                plan=self.plan,
-                steps=result.steps,
-                outputs=outputs,
-                writer=result.writer,
-                packaged=packaged,
-                root=work,
-                runtime=self.runtime,
-            )
-            self.facts = RunFacts(
-                provenance=graph,
-                outputs=tuple(sorted(outputs)),
-                network=network_events(records),
-            )
-        return outputs
+        if self.first is None:
+            self.first = run
+        return {rel: stat.sha256 for rel, stat in run.outputs.items()}
 
 
 def _differences(first: Mapping[str, str], second: Mapping[str, str]) -> set[str]:
@@ -307,79 +257,3 @@ def _unprotected(host: Mapping[str, str]) -> Determinism:
 def _host_zone_is_utc() -> bool:
     """Whether this machine's local time is UTC (as in most containers and CI runners)."""
     return time.localtime(0).tm_gmtoff == 0 and time.daylight == 0
-
-
-def probe_findings(result: ProbeResult) -> list[Finding]:
-    """Findings for a probe: nondeterministic outputs, outputs varying with the environment."""
-    found: list[Finding] = []
-    for rel in result.baseline_repeat:
-        found.append(
-            Finding(
-                check="nondeterministic-output",
-                severity="error",
-                message=f"{rel} differs between two identical runs: it cannot be verified",
-                location=rel,
-                fix="find what the file embeds that changes on every run (time, random numbers "
-                "without a seed, object addresses, temporary paths) and make it fixed",
-            )
-        )
-    for name, changed in sorted(result.by_variation.items()):
-        what = result.descriptions.get(name) or VARIATIONS[name].description
-        for rel in changed:
-            if name == "source-date":
-                found.append(
-                    Finding(
-                        check="varies-with-source-date",
-                        severity="info",
-                        message=f"{rel} embeds the date of SOURCE_DATE_EPOCH ({what}); capsule "
-                        "pins it, so the file is stable",
-                        location=rel,
-                        fix=FIXES[name],
-                    )
-                )
-                continue
-            found.append(
-                Finding(
-                    check=f"varies-with-{name}",
-                    severity="warning",
-                    message=f"{rel} changes with the {name} ({what}): capsule fixes this "
-                    "setting, but a rerun outside capsule gives another file",
-                    location=rel,
-                    fix=FIXES[name],
-                )
-            )
-    for name, reason in sorted(result.failed.items()):
-        unprotected = name == UNPROTECTED
-        found.append(
-            Finding(
-                check="fails-unprotected" if unprotected else f"fails-with-{name}",
-                severity="info" if unprotected else "warning",
-                message=(
-                    "a step fails without capsule's determinism settings: "
-                    if unprotected
-                    else f"a step fails with the {name} varied: "
-                )
-                + reason,
-                location="",
-                fix=FIXES.get(
-                    name,
-                    "nothing to do inside capsule; outside it, set the same variables capsule sets",
-                ),
-            )
-        )
-    varying = {rel for changed in result.by_variation.values() for rel in changed}
-    for rel in result.unprotected.get(UNPROTECTED, ()):
-        if rel in varying or rel in result.baseline_repeat:
-            continue  # said already, with the variation that causes it
-        found.append(
-            Finding(
-                check="protected-by-capsule",
-                severity="info",
-                message=f"{rel} would change between runs without capsule's determinism "
-                "settings (SOURCE_DATE_EPOCH, PYTHONHASHSEED=0, TZ=UTC, C.UTF-8, one thread, "
-                "svg.hashsalt); capsule's runs keep it stable",
-                location=rel,
-                fix="nothing to do inside capsule; outside it, set the same variables",
-            )
-        )
-    return found

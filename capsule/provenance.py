@@ -21,7 +21,6 @@ from capsule.model import (
     Activity,
     CallSite,
     FigureInfo,
-    Finding,
     Generation,
     Plan,
     Provenance,
@@ -180,23 +179,6 @@ def build_graph(
         used=tuple(sorted(set(used), key=lambda u: (u.activity, u.seq, u.entity))),
         generated=tuple(generated[path] for path in sorted(generated)),
     )
-
-
-def findings(records: Iterable[TraceRecord]) -> list[Finding]:
-    """What the trace says of itself: whether capsule's tracer failed somewhere."""
-    found: list[Finding] = []
-    failures = [r for r in records if r.failures]
-    if failures:
-        found.append(
-            Finding(
-                check="tracer-failed",
-                severity="info",
-                message=f"capsule's tracer failed {sum(r.failures for r in failures)} time(s) "
-                f"({failures[0].first_failure}); the lineage of some outputs may be incomplete",
-                fix="nothing to change in the analysis; please report it to capsule",
-            )
-        )
-    return found
 
 
 def _ordered(records: list[TraceRecord]) -> list[TraceRecord]:

@@ -1,4 +1,4 @@
-"""Tests for capsule/notebooks.py and runtime/_capsule_notebook.py.
+"""Tests for capsule/notebooks.py, checks/notebooks.py and runtime/_capsule_notebook.py.
 
 The runner tests execute real notebooks in real kernels, the way a notebook step runs: one
 subprocess per notebook, all started together by a module fixture, so the kernels start once.
@@ -21,7 +21,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from capsule.notebooks import (
+from capsule.checks.notebooks import (
     EXECUTION_ORDER,
     EXECUTION_ORDER_FIX,
     HIDDEN_STATE,

@@ -7,12 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from capsule import plan, probe
+from capsule import audit, plan, probe
+from capsule.checks import AuditContext, RunFacts
+from capsule.checks.probe import CHECKS as PROBE_CHECKS
+from capsule.checks.probe import FIXES as PROBE_FIXES
 from capsule.determinism import decide
 from capsule.errors import CapsuleError, StepFailed
-from capsule.model import Finding
+from capsule.model import Finding, Plan, ProbeResult, Provenance
 
 from conftest import MakeProject
+
+EMPTY_PLAN = Plan(title="t", steps=(), data=(), outputs=(), exclude=())
 
 
 def analysis(make_project: MakeProject, expression: str, imports: str = "") -> Path:
@@ -29,11 +34,20 @@ def analysis(make_project: MakeProject, expression: str, imports: str = "") -> P
     )
 
 
-def run_probe(root: Path, variations: list[str], runs: int = 2) -> probe.ProbeResult:
+def run_probe(root: Path, variations: list[str], runs: int = 2) -> ProbeResult:
     """Probe an analysis with the interpreter running the tests."""
-    return probe.probe(
+    result, first = probe.probe(
         root, plan.load(root), python=sys.executable, runs=runs, variations=variations
     )
+    assert first is not None and first.result.steps  # the first baseline run, as traced
+    return result
+
+
+def probe_findings(result: ProbeResult) -> list[Finding]:
+    """The findings the checks table makes of a probe's result (and nothing else)."""
+    facts = RunFacts(provenance=Provenance((), (), ()), outputs=(), probe=result)
+    context = AuditContext(root=Path(), plan=EMPTY_PLAN, files=(), code=(), run=facts)
+    return audit.run_checks(context, only=PROBE_CHECKS)
 
 
 def ids(findings: list[Finding]) -> list[tuple[str, str, str]]:
@@ -53,19 +67,17 @@ def test_set_order_varies_with_the_hash_seed_only(make_project: MakeProject) -> 
     # without capsule the seed is random: the same file, already named by hash-seed
     assert result.unprotected == {"unprotected": ("results/out.txt",)}
     assert result.runs == 2 + 3 + 1
-    findings = probe.probe_findings(result)
+    findings = probe_findings(result)
     assert ids(findings) == [("varies-with-hash-seed", "warning", "results/out.txt")]
     assert "PYTHONHASHSEED 0 → 1" in findings[0].message
-    assert findings[0].fix == probe.FIXES["hash-seed"]
+    assert findings[0].fix == PROBE_FIXES["hash-seed"]
 
 
 def test_local_time_varies_with_the_time_zone(make_project: MakeProject) -> None:
     root = analysis(make_project, 'time.strftime("%H:%M %Z", time.localtime(0))')
     result = run_probe(root, ["hash-seed", "time-zone"])
     assert result.by_variation == {"hash-seed": (), "time-zone": ("results/out.txt",)}
-    assert ids(probe.probe_findings(result)) == [
-        ("varies-with-time-zone", "warning", "results/out.txt")
-    ]
+    assert ids(probe_findings(result)) == [("varies-with-time-zone", "warning", "results/out.txt")]
     assert (root / "results").exists() is False  # the author's folder is never written
 
 
@@ -73,7 +85,7 @@ def test_working_folder_varies_with_the_folder_path(make_project: MakeProject) -
     root = analysis(make_project, "os.getcwd()")
     result = run_probe(root, ["folder-path", "hash-seed"])
     assert result.by_variation == {"folder-path": ("results/out.txt",), "hash-seed": ()}
-    findings = probe.probe_findings(result)
+    findings = probe_findings(result)
     assert ids(findings) == [("varies-with-folder-path", "warning", "results/out.txt")]
     assert "absolute paths" in findings[0].fix
 
@@ -84,7 +96,7 @@ def test_the_clock_makes_an_output_nondeterministic(make_project: MakeProject) -
     assert result.baseline_repeat == ("results/out.txt",)
     # already unverifiable: not blamed on the variation as well
     assert result.by_variation == {"hash-seed": ()}
-    findings = probe.probe_findings(result)
+    findings = probe_findings(result)
     assert ids(findings) == [("nondeterministic-output", "error", "results/out.txt")]
     assert findings[0].message == (
         "results/out.txt differs between two identical runs: it cannot be verified"
@@ -98,7 +110,7 @@ def test_a_clean_analysis_has_no_findings(make_project: MakeProject) -> None:
     assert result.by_variation == {name: () for name in probe.ALL}
     assert result.unprotected == {"unprotected": ()}
     assert result.runs == 3 + len(probe.ALL) + 1
-    assert probe.probe_findings(result) == []
+    assert probe_findings(result) == []
 
 
 def test_the_source_date_shows_as_info(make_project: MakeProject) -> None:
@@ -107,7 +119,7 @@ def test_the_source_date_shows_as_info(make_project: MakeProject) -> None:
     assert result.by_variation == {"source-date": ("results/out.txt",)}
     # the unprotected run changes it too, but the variation already says why
     assert result.unprotected == {"unprotected": ("results/out.txt",)}
-    findings = probe.probe_findings(result)
+    findings = probe_findings(result)
     assert ids(findings) == [("varies-with-source-date", "info", "results/out.txt")]
 
 
@@ -115,16 +127,14 @@ def test_what_capsule_protects_is_reported_as_info(make_project: MakeProject) ->
     root = analysis(make_project, 'os.environ.get("SOURCE_DATE_EPOCH")')
     result = run_probe(root, [])
     assert result.unprotected == {"unprotected": ("results/out.txt",)}
-    assert ids(probe.probe_findings(result)) == [
-        ("protected-by-capsule", "info", "results/out.txt")
-    ]
+    assert ids(probe_findings(result)) == [("protected-by-capsule", "info", "results/out.txt")]
 
 
 def test_a_step_failing_under_a_variation_is_a_finding(make_project: MakeProject) -> None:
     root = analysis(make_project, 'os.environ["TZ"] == "UTC" or sys.exit(3)', imports=", sys")
     result = run_probe(root, ["time-zone"])
     assert set(result.failed) == {"time-zone", "unprotected"}
-    assert sorted(f.check for f in probe.probe_findings(result)) == [
+    assert sorted(f.check for f in probe_findings(result)) == [
         "fails-unprotected",
         "fails-with-time-zone",
     ]
@@ -152,3 +162,10 @@ def test_the_locale_variation_says_what_it_ran(make_project: MakeProject) -> Non
     assert dict(env.env)["LC_ALL"] == dict(env.env)["LANG"] == other
     assert description.startswith(f"LANG/LC_ALL C.UTF-8 → {other}")
     assert ("no other locale" in description) == (other == probe.FALLBACK_LOCALE)
+
+
+def test_the_checks_know_every_variation_the_probe_makes() -> None:
+    assert set(PROBE_FIXES) == set(probe.VARIATIONS)
+    for name in probe.VARIATIONS:
+        assert f"varies-with-{name}" in PROBE_CHECKS
+        assert f"fails-with-{name}" in PROBE_CHECKS

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from capsule.model import Finding, Plan, Provenance
+from capsule.model import Finding, OutputEntry, Plan, ProbeResult, Provenance, StepRun
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,14 @@ class CodeUnit:
 
 
 @dataclass(frozen=True)
+class BuildFacts:
+    """What only a build knows: the author's own outputs compared, the notebooks as executed."""
+
+    on_disk: tuple[OutputEntry, ...]  # each output, with the author's copy compared against it
+    executed_notebooks: tuple[tuple[str, Path], ...] = ()  # notebook step -> its executed copy
+
+
+@dataclass(frozen=True)
 class RunFacts:
     """What running the analysis under capsule's tracer observed (absent for a static audit)."""
 
@@ -34,6 +42,11 @@ class RunFacts:
     outputs: tuple[str, ...]  # paths the run wrote
     network: tuple[tuple[str, str, int], ...] = ()  # (activity, "host:port" or address, line)
     imported_distributions: tuple[tuple[str, str, str], ...] = ()  # (name, version, origin)
+    steps: tuple[StepRun, ...] = ()  # what each step did
+    tracer_failures: int = 0  # how often capsule's tracer failed, over all processes
+    first_tracer_failure: str = ""
+    build: BuildFacts | None = None  # for a build
+    probe: ProbeResult | None = None  # for an audit that ran the determinism probe
 
 
 @dataclass(frozen=True)

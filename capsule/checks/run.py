@@ -8,6 +8,7 @@ from typing import Protocol
 from capsule.checks.context import AuditContext, Check
 from capsule.model import Finding
 from capsule.runtime._capsule_events import NETWORK, TraceEvent, TraceSite
+from capsule.wording import plural
 
 NETWORK_MESSAGE = (
     "{where} opened a network connection to {target} during the run: "
@@ -19,6 +20,10 @@ OUTSIDE_MESSAGE = (
     "contain it"
 )
 OUTSIDE_FIX = "copy the file into the analysis folder and read it by a relative path"
+TRACER_FAILED_MESSAGE = (
+    "capsule's tracer failed {times} ({first}); the lineage of some outputs may be incomplete"
+)
+TRACER_FAILED_FIX = "nothing to change in the analysis; please report it to capsule"
 
 
 class TraceRecord(Protocol):
@@ -90,7 +95,22 @@ def reads_outside_analysis(ctx: AuditContext) -> Iterator[Finding]:
         )
 
 
+def tracer_failed(ctx: AuditContext) -> Iterator[Finding]:
+    """capsule's tracer failed somewhere: the lineage of some outputs may be incomplete."""
+    if ctx.run is None or not ctx.run.tracer_failures:
+        return
+    yield Finding(
+        check="tracer-failed",
+        severity="info",
+        message=TRACER_FAILED_MESSAGE.format(
+            times=plural(ctx.run.tracer_failures, "time"), first=ctx.run.first_tracer_failure
+        ),
+        fix=TRACER_FAILED_FIX,
+    )
+
+
 CHECKS: dict[str, Check] = {
     "network-access": network_access,
     "reads-outside-analysis": reads_outside_analysis,
+    "tracer-failed": tracer_failed,
 }

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capsule.compare import Comparison, Tolerance, png, text
+from capsule.compare import png, text
 from capsule.compare._shared import differ, error_text, fallback, plural, short
+from capsule.compare.base import Comparison, Tolerance
+from capsule.notebooks import load as load_notebook
 
 NAME = "notebook"
 EXECUTION_COUNTS = "execution counts"
@@ -145,9 +146,9 @@ def compare(
 
 def _load(file: Path) -> dict[str, Any]:
     """Read a notebook's JSON; ValueError if it is not a version 4 style notebook."""
-    notebook = json.loads(file.read_bytes())
-    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
-        raise ValueError("no list of cells")
+    notebook = load_notebook(file)
+    if not isinstance(notebook.get("cells"), list):
+        raise ValueError("no list of cells")  # nbformat 3: its worksheets are not compared
     return notebook
 
 

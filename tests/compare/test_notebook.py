@@ -241,7 +241,7 @@ def test_broken_json_falls_back_to_text(tmp_path: Path) -> None:
     b.write_text(a.read_text()[:300])
     result = notebook.compare(a, b, path="x.ipynb", tolerance=EXACT, artifacts_dir=None)
     assert result.verdict == "differs"
-    assert result.reason.startswith("actual is not a notebook (JSONDecodeError")
+    assert result.reason.startswith("actual is not a notebook (NotebookError: not valid JSON")
     assert result.comparator == "text"
 
 
@@ -250,7 +250,7 @@ def test_json_that_is_not_a_notebook_falls_back_to_text(tmp_path: Path) -> None:
     a.write_text('{"cells": "none"}\n')
     b.write_text("[1, 2]\n")
     result = notebook.compare(a, b, path="x.ipynb", tolerance=EXACT, artifacts_dir=None)
-    assert result.reason.startswith("expected is not a notebook (ValueError: no list of cells)")
+    assert result.reason.startswith("expected is not a notebook (NotebookError: no list of cells)")
 
 
 def test_odd_cell_shapes_do_not_raise(tmp_path: Path) -> None:
