@@ -25,18 +25,6 @@ from capsule.compare.base import (
     Tolerance,
     Verdict,
 )
-
-__all__ = [
-    "COMPARATORS",
-    "EXACT",
-    "HASH_CHUNK",
-    "Comparator",
-    "Comparison",
-    "Tolerance",
-    "Verdict",
-    "comparator_for",
-    "compare",
-]
 from capsule.hashing import sha256_file
 
 # The one registry: suffix (lower case, the longest one wins) -> comparator. Anything else
@@ -139,6 +127,7 @@ def compare(
 __all__ = [
     "COMPARATORS",
     "EXACT",
+    "HASH_CHUNK",
     "Comparator",
     "Comparison",
     "Tolerance",
