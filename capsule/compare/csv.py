@@ -84,29 +84,9 @@ def compare(
         )
     old, new = tables
     details = [f"shape: {_shape(old)} → {_shape(new)} (rows x columns, header excluded)"]
-    problems: list[str] = []
-    if old.delimiter != new.delimiter:
-        problems.append(f"delimiter {old.delimiter!r} → {new.delimiter!r}")
-    header = _header_difference(old.header, new.header)
-    if header:
-        problems.append(header)
-        details.append(header)
-    if (old.rows, old.columns) != (new.rows, new.columns):
-        problems.insert(0, f"shape {_shape(old)} → {_shape(new)}")
-    if diffs.count:
-        details.extend(diffs.shown)
-        if diffs.count > len(diffs.shown):
-            details.append(f"… and {diffs.count - len(diffs.shown)} more cells")
-    if diffs.numeric_cells:
-        details.append(f"max abs diff {number(diffs.max_abs)} at {diffs.max_abs_at}")
-        details.append(f"max rel diff {number(diffs.max_rel)} at {diffs.max_rel_at}")
-    cells = ""
-    if diffs.count == 1:
-        cells = f"1 of {plural(diffs.cells, 'cell')} differs: {diffs.first}"
-    elif diffs.count:
-        cells = f"{diffs.count} of {diffs.cells} cells differ (first: {diffs.first})"
-    if diffs.numeric_cells:
-        cells += f"; max abs diff {number(diffs.max_abs)}, max rel diff {number(diffs.max_rel)}"
+    problems = _table_problems(old, new, details)
+    details.extend(_cell_details(diffs))
+    cells = _cells_text(diffs)
     if problems:
         reason = "; ".join(problems + ([cells] if cells else []))
         return _result(path, "differs", reason, details)
@@ -125,6 +105,45 @@ def compare(
             cells += f"; {plural(diffs.beyond, 'numeric cell')} beyond {_tolerance(tolerance)}"
         return _result(path, "differs", cells, details)
     return _result(path, "within-tolerance", f"{cells}; within {_tolerance(tolerance)}", details)
+
+
+def _table_problems(old: _Table, new: _Table, details: list[str]) -> list[str]:
+    """Differences of the tables' form (shape, delimiter, header); the header's goes to details."""
+    problems: list[str] = []
+    if old.delimiter != new.delimiter:
+        problems.append(f"delimiter {old.delimiter!r} → {new.delimiter!r}")
+    header = _header_difference(old.header, new.header)
+    if header:
+        problems.append(header)
+        details.append(header)
+    if (old.rows, old.columns) != (new.rows, new.columns):
+        problems.insert(0, f"shape {_shape(old)} → {_shape(new)}")
+    return problems
+
+
+def _cell_details(diffs: _Differences) -> list[str]:
+    """The differing cells shown one by one, and the largest numeric differences."""
+    details: list[str] = []
+    if diffs.count:
+        details.extend(diffs.shown)
+        if diffs.count > len(diffs.shown):
+            details.append(f"… and {diffs.count - len(diffs.shown)} more cells")
+    if diffs.numeric_cells:
+        details.append(f"max abs diff {number(diffs.max_abs)} at {diffs.max_abs_at}")
+        details.append(f"max rel diff {number(diffs.max_rel)} at {diffs.max_rel_at}")
+    return details
+
+
+def _cells_text(diffs: _Differences) -> str:
+    """How many cells differ, the first, and the largest numeric differences, in one line."""
+    cells = ""
+    if diffs.count == 1:
+        cells = f"1 of {plural(diffs.cells, 'cell')} differs: {diffs.first}"
+    elif diffs.count:
+        cells = f"{diffs.count} of {diffs.cells} cells differ (first: {diffs.first})"
+    if diffs.numeric_cells:
+        cells += f"; max abs diff {number(diffs.max_abs)}, max rel diff {number(diffs.max_rel)}"
+    return cells
 
 
 def _same_rows_reordered(expected: Path, actual: Path, tables: tuple[_Table, _Table]) -> bool:

@@ -253,83 +253,95 @@ def _tokens(marker: str) -> list[tuple[str, str]]:
 
 def evaluate_marker(marker: str, env: dict[str, str]) -> bool:
     """Evaluate a PEP 508 marker against `env` (which holds "extra"); MarkerError if unreadable."""
-    tokens = _tokens(marker)
-    pos = 0
+    return _Marker(marker, env).evaluate()
 
-    def peek() -> tuple[str | None, str | None]:
-        return tokens[pos] if pos < len(tokens) else (None, None)
 
-    def take() -> tuple[str, str]:
-        nonlocal pos
-        if pos >= len(tokens):
-            raise MarkerError(f"marker {marker!r} ends too early")
-        pos += 1
-        return tokens[pos - 1]
+class _Marker:
+    """A recursive-descent reader of one marker: disjunction > conjunction > comparison."""
 
-    def value() -> tuple[str, bool]:
-        kind, text = take()
+    def __init__(self, marker: str, env: dict[str, str]) -> None:
+        self.marker, self.env = marker, env
+        self.tokens = _tokens(marker)
+        self.pos = 0
+
+    def evaluate(self) -> bool:
+        result = self.disjunction()
+        if self.pos != len(self.tokens):
+            raise MarkerError(f"unexpected text at the end of marker {self.marker!r}")
+        return result
+
+    def peek(self) -> tuple[str | None, str | None]:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else (None, None)
+
+    def take(self) -> tuple[str, str]:
+        if self.pos >= len(self.tokens):
+            raise MarkerError(f"marker {self.marker!r} ends too early")
+        self.pos += 1
+        return self.tokens[self.pos - 1]
+
+    def value(self) -> tuple[str, bool]:
+        """A string or a variable's value, and whether it is the "extra" variable."""
+        kind, text = self.take()
         if kind == "string":
             return text[1:-1], False
         if kind == "var":
             name = _ALIASES.get(text, text)
-            if name not in env:
+            if name not in self.env:
                 raise MarkerError(f"unknown marker variable {text!r}")
-            return env[name], name == "extra"
-        raise MarkerError(f"unexpected {text!r} in marker {marker!r}")
+            return self.env[name], name == "extra"
+        raise MarkerError(f"unexpected {text!r} in marker {self.marker!r}")
 
-    def comparison() -> bool:
-        if peek() == ("paren", "("):
-            take()
-            result = disjunction()
-            if take() != ("paren", ")"):
-                raise MarkerError(f"unbalanced parentheses in {marker!r}")
+    def comparison(self) -> bool:
+        if self.peek() == ("paren", "("):
+            self.take()
+            result = self.disjunction()
+            if self.take() != ("paren", ")"):
+                raise MarkerError(f"unbalanced parentheses in {self.marker!r}")
             return result
-        left, left_extra = value()
-        kind, op = take()
+        left, left_extra = self.value()
+        kind, op = self.take()
         if kind != "op":
-            raise MarkerError(f"expected an operator in {marker!r}")
-        right, right_extra = value()
+            raise MarkerError(f"expected an operator in {self.marker!r}")
+        right, right_extra = self.value()
         if left_extra or right_extra:
             left, right = canonical_name(left), canonical_name(right)
-        if op == "in":
-            return left in right
-        if op == "not in":
-            return left not in right
-        if op == "===":
-            return left == right
-        as_versions = _compare_versions(op, left, right)
-        if as_versions is not None:
-            return as_versions
-        if op == "==":
-            return left == right
-        if op == "!=":
-            return left != right
-        if op in ("<", "<=", ">", ">="):
-            return {"<": left < right, "<=": left <= right, ">": left > right}.get(
-                op, left >= right
-            )
-        raise MarkerError(f"cannot compare {left!r} {op} {right!r}")
+        return _compare(op, left, right)
 
-    def conjunction() -> bool:
-        result = comparison()
-        while peek() == ("bool", "and"):
-            take()
-            right = comparison()
+    def conjunction(self) -> bool:
+        result = self.comparison()
+        while self.peek() == ("bool", "and"):
+            self.take()
+            right = self.comparison()
             result = result and right
         return result
 
-    def disjunction() -> bool:
-        result = conjunction()
-        while peek() == ("bool", "or"):
-            take()
-            right = conjunction()
+    def disjunction(self) -> bool:
+        result = self.conjunction()
+        while self.peek() == ("bool", "or"):
+            self.take()
+            right = self.conjunction()
             result = result or right
         return result
 
-    result = disjunction()
-    if pos != len(tokens):
-        raise MarkerError(f"unexpected text at the end of marker {marker!r}")
-    return bool(result)
+
+def _compare(op: str, left: str, right: str) -> bool:
+    """One marker comparison: as versions where both sides are versions, else as strings."""
+    if op == "in":
+        return left in right
+    if op == "not in":
+        return left not in right
+    if op == "===":
+        return left == right
+    as_versions = _compare_versions(op, left, right)
+    if as_versions is not None:
+        return as_versions
+    if op == "==":
+        return left == right
+    if op == "!=":
+        return left != right
+    if op in ("<", "<=", ">", ">="):
+        return {"<": left < right, "<=": left <= right, ">": left > right}.get(op, left >= right)
+    raise MarkerError(f"cannot compare {left!r} {op} {right!r}")
 
 
 # ── where a module's file comes from ──────────────────────────────────────────────────────
