@@ -8,7 +8,7 @@ SHORT_HASH = 12  # hex digits of a checksum shown to people
 def plural(count: int, noun: str, plural_form: str = "") -> str:
     """ "1 step", "3 steps", "0 files"; `plural_form` for nouns that do not take an s."""
     word = noun if count == 1 else (plural_form or f"{noun}s")
-    return f"{count:,} {word}"
+    return f"{count} {word}"
 
 
 def size_text(size: int) -> str:

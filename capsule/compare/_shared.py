@@ -7,6 +7,18 @@ from dataclasses import replace
 from pathlib import Path
 
 from capsule.compare.base import Comparator, Comparison, Tolerance
+from capsule.wording import plural
+
+__all__ = [
+    "differ",
+    "error_text",
+    "fallback",
+    "first_difference",
+    "number",
+    "plural",
+    "safe_name",
+    "short",
+]
 
 
 def fallback(
@@ -28,11 +40,6 @@ def short(value: object, limit: int = 60) -> str:
     """Return repr(value) cut to about limit characters, for one-line reasons."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def plural(count: int, word: str, words: str = "") -> str:
-    """Return '1 cell' or '3 cells' (or the given plural)."""
-    return f"{count} {word if count == 1 else (words or word + 's')}"
 
 
 def number(value: float) -> str:
