@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from capsule.compare import Comparator, Comparison, Tolerance
+from capsule.compare.model import Comparator, Comparison, Tolerance
 
 
 def fallback(

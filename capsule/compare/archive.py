@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from capsule.compare import HASH_CHUNK, Comparison, Tolerance, binary
+from capsule.compare import binary
 from capsule.compare._shared import differ, error_text, fallback, plural
+from capsule.compare.model import HASH_CHUNK, Comparison, Tolerance
 
 NAME = "archive"
 MEMBER_MTIMES = "member mtimes"

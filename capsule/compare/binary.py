@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capsule.compare import HASH_CHUNK, Comparison, Tolerance
 from capsule.compare._shared import error_text, first_difference, plural
+from capsule.compare.model import HASH_CHUNK, Comparison, Tolerance
 
 NAME = "binary"
 CONTEXT = 16  # bytes shown either side of the first difference

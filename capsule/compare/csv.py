@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
 
-from capsule.compare import Comparison, Tolerance, Verdict, text
+from capsule.compare import text
 from capsule.compare._shared import error_text, fallback, number, plural, short
+from capsule.compare.model import Comparison, Tolerance, Verdict
 
 NAME = "csv"
 CELLS_SHOWN = 10  # differing cells listed in the details

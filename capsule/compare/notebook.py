@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capsule.compare import Comparison, Tolerance, png, text
+from capsule.compare import png, text
 from capsule.compare._shared import differ, error_text, fallback, plural, short
+from capsule.compare.model import Comparison, Tolerance
 
 NAME = "notebook"
 EXECUTION_COUNTS = "execution counts"

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule.compare import Comparison, Tolerance, binary
+from capsule.compare import binary
 from capsule.compare._shared import differ, error_text, fallback, first_difference, plural
+from capsule.compare.model import Comparison, Tolerance
 
 NAME = "pdf"
 CREATION_DATE = "PDF CreationDate"

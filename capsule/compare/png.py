@@ -17,8 +17,9 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageMath
 
-from capsule.compare import Comparison, Tolerance, Verdict, binary
+from capsule.compare import binary
 from capsule.compare._shared import differ, error_text, fallback, plural, safe_name, short
+from capsule.compare.model import Comparison, Tolerance, Verdict
 
 NAME = "png"
 SIGNATURE = b"\x89PNG\r\n\x1a\n"

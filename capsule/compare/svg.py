@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from capsule.compare import Comparison, Tolerance, binary, text
+from capsule.compare import binary, text
 from capsule.compare._shared import differ, error_text, fallback
+from capsule.compare.model import Comparison, Tolerance
 
 NAME = "svg"
 SVG_DATE = "SVG date"

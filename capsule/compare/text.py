@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from capsule.compare import Comparison, Tolerance, binary
+from capsule.compare import binary
 from capsule.compare._shared import error_text, fallback, plural, short
+from capsule.compare.model import Comparison, Tolerance
 
 NAME = "text"
 DIFF_LINES = 40  # lines of unified diff kept in the details
