@@ -12,7 +12,6 @@ import json
 import platform
 import re
 import socket
-import subprocess
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -21,7 +20,8 @@ from pathlib import Path
 
 import psutil
 
-from capsule.errors import EnvironmentProblem
+from capsule import process
+from capsule.errors import CapsuleError, EnvironmentProblem
 from capsule.model import Environment, GitState
 
 REDACTED = "<redacted>"
@@ -182,22 +182,20 @@ def _python_facts(python: str) -> tuple[str, str]:
     """Version ("3.11.2") and implementation ("CPython") of the interpreter at `python`."""
     argv = [python, "-I", "-c", _PYTHON_FACTS]
     hint = "Check the interpreter named by `python` in capsule.toml, or leave it empty."
-    # TODO(lead): route through process.run
     try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=_PYTHON_TIMEOUT_S, check=True
+        done = process.run(argv, timeout=_PYTHON_TIMEOUT_S, check=False)
+    except CapsuleError as error:  # a missing program, an OS error, a timeout
+        raise EnvironmentProblem(
+            f"cannot run the analysis' Python {python}: {error.message}", hint
+        ) from error
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.strip().splitlines()[-3:])
+        raise EnvironmentProblem(
+            f"the analysis' Python {python} exited with {done.returncode}: {tail}", hint
         )
+    try:
         facts = json.loads(done.stdout)
         return str(facts["version"]), str(facts["implementation"])
-    except subprocess.CalledProcessError as error:
-        tail = " ".join(str(error.stderr).strip().splitlines()[-3:])
-        raise EnvironmentProblem(
-            f"the analysis' Python {python} exited with {error.returncode}: {tail}", hint
-        ) from error
-    except (OSError, subprocess.SubprocessError) as error:
-        raise EnvironmentProblem(
-            f"cannot run the analysis' Python {python}: {error}", hint
-        ) from error
     except (ValueError, KeyError, TypeError) as error:
         raise EnvironmentProblem(
             f"the analysis' Python {python} did not report its version", hint

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["fixtures_docker"]
+pytest_plugins = ["fixtures_docker", "skip_summary"]
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "paper_figures"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -161,12 +161,17 @@ def test_output_inside_the_analysis_is_refused(make_project: MakeProject) -> Non
         build(BuildOptions(source=root, output=root / "x.capsule"))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_data_file(make_project: MakeProject, tmp_path: Path) -> None:
-    root = make_project({"01_a.py": "print(1)\n", "data/locked.csv": "1\n"})
-    (root / "data/locked.csv").chmod(0)
-    with pytest.raises(PlanError, match=r"cannot read data/locked\.csv"):
-        build(BuildOptions(source=root, output=tmp_path / "u.capsule"))
+def test_unreadable_data_file(
+    make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Unix socket is listed like a file but cannot be opened, by root either (chmod 0 can:
+    # root reads files whatever their mode). Bound from its folder: socket paths are short.
+    root = make_project({"01_a.py": "print(1)\n", "data/README": "the data\n"})
+    monkeypatch.chdir(root / "data")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind("locked.csv")
+        with pytest.raises(PlanError, match=r"cannot read data/locked\.csv"):
+            build(BuildOptions(source=root, output=tmp_path / "u.capsule"))
 
 
 def test_cli_errors_say_error_and_hint(

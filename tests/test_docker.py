@@ -56,7 +56,7 @@ facts["write_root"] = attempt(write_root)
 facts["tmp_exec"] = attempt(tmp_exec)
 facts["net_internet"] = attempt(connect("1.1.1.1", 53))
 facts["net_docker_host"] = attempt(connect("172.17.0.1", 2375))
-facts["dns"] = attempt(lambda: socket.getaddrinfo("deb.debian.org", 80))
+facts["dns"] = attempt(lambda: socket.getaddrinfo("example.invalid", 80))  # RFC 2606
 facts["interfaces"] = sorted(os.listdir("/sys/class/net"))
 (out / "facts.json").write_text(json.dumps(facts, indent=2))
 (out / "sub").mkdir()

@@ -275,3 +275,22 @@ def test_user_is_empty_when_the_system_cannot_tell(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr("getpass.getuser", fail)
     assert environment._user() == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for Python")
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("echo 'no such module' >&2\nexit 3", "exited with 3: no such module"),
+        ("echo 'Python 2.7'", "did not report its version"),
+    ],
+    ids=["fails", "garbled"],
+)
+def test_describe_with_a_broken_interpreter_says_how(
+    tmp_path: Path, script: str, expected: str
+) -> None:
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\n{script}\n", encoding="utf-8")
+    fake.chmod(0o755)
+    with pytest.raises(EnvironmentProblem, match=expected):
+        describe(started_at="", finished_at="", python=str(fake), root=tmp_path, environ={})

@@ -1,0 +1,70 @@
+#!/bin/sh
+# run.sh of the research capsule "paper-figures", written by capsule <capsule version>.
+# Reruns the analysis the way the build ran it: a copy of work/ in a scratch folder, the steps in
+# order, under the determinism environment below; then copies every file the steps wrote to OUTDIR.
+#   usage: sh run.sh OUTDIR [LOGDIR]
+# It needs the capsule's Python environment first on PATH: the Dockerfile makes one, and
+# README.md says how to make one by hand.
+set -eu
+
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${1:?usage: sh run.sh OUTDIR [LOGDIR]}"
+mkdir -p "$out"
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/capsule-run.XXXXXX")"
+trap 'rm -rf "$scratch"' EXIT
+logs="${2:-$scratch/logs}"
+mkdir -p "$logs" "$scratch/config"
+cp -R "$here/work" "$scratch/work"
+
+# The determinism environment, recorded in capsule.json under "determinism".
+export LANG=C.UTF-8
+export LC_ALL=C.UTF-8
+export MKL_NUM_THREADS=1
+export MPLBACKEND=module://_capsule_show
+export NUMEXPR_NUM_THREADS=1
+export OMP_NUM_THREADS=1
+export OPENBLAS_CORETYPE=Haswell
+export OPENBLAS_NUM_THREADS=1
+export PYTHONDONTWRITEBYTECODE=1
+export PYTHONHASHSEED=0
+export PYTHONUNBUFFERED=1
+export SOURCE_DATE_EPOCH=1700000000
+export TZ=UTC
+# Paths that differ between machines: the capsule's own settings and fresh config folders.
+export MATPLOTLIBRC="$here/matplotlibrc"
+export MPLCONFIGDIR="$scratch/config/matplotlib"
+export JUPYTER_CONFIG_DIR="$scratch/config/jupyter"
+export JUPYTER_DATA_DIR="$scratch/config/jupyter-data"
+export JUPYTER_RUNTIME_DIR="$scratch/config/jupyter-runtime"
+export IPYTHONDIR="$scratch/config/ipython"
+export PYTHONPATH="$here/runtime"
+export CAPSULE_LOG_DIR="$logs"
+export CAPSULE_ANALYSIS_ROOT="$scratch/work"
+if [ ! -w "${HOME:-/nonexistent}" ]; then
+  export HOME="$scratch/config"
+fi
+
+# run_step NAME LOG ARGV...: run one step, its output in LOG.stdout and LOG.stderr.
+run_step() {
+  name="$1"
+  log="$logs/$2"
+  shift 2
+  echo "capsule: running step $name" >&2
+  status=0
+  "$@" >"$log.stdout" 2>"$log.stderr" || status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "capsule: step $name failed with exit code $status; the end of its stderr:" >&2
+    tail -n 20 "$log.stderr" >&2
+    exit "$status"
+  fi
+}
+
+cd "$scratch/work"
+run_step 01_clean.py 01-01_clean.py python scripts/01_clean.py --seed 7
+run_step '02 explore' 02-02-explore python -m _capsule_notebook 'notebooks/02 explore.ipynb'
+run_step figures 03-figures python -m plots --out 'it'"'"'s'
+run_step tables 04-tables sh tables.sh '$HOME'
+
+# Outputs must stay removable by whoever runs the container (it writes as another user).
+umask 0000
+python -m _capsule_collect "$here/work" "$scratch/work" "$out"
