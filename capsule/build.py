@@ -23,7 +23,6 @@ from capsule import (
     __version__,
     audit,
     compare,
-    docker,
     environment,
     lock,
     manifest,
@@ -33,6 +32,7 @@ from capsule import (
     report,
     runner,
 )
+from capsule.backends import docker
 from capsule.checks import RunFacts, secrets
 from capsule.checks.run import network_events
 from capsule.determinism import decide
