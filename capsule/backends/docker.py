@@ -353,24 +353,8 @@ def prepare_out_dir(out_dir: Path) -> Path:
     return out_dir
 
 
-def run_container(
-    image: str,
-    *,
-    out_dir: Path,
-    command: Sequence[str] | None = None,
-    limits: RunLimits = DEFAULT_LIMITS,
-    say: Say = _quiet,
-) -> ContainerResult:
-    """Run `image` (its CMD unless `command`) sandboxed, with out_dir (best empty) at /out.
-
-    No network, no capabilities, no new privileges, user nobody, read-only root with a tmpfs
-    /tmp, memory (no swap), pid and time limits. Output lines go to `say` as they come, on the
-    calling thread. A run over the time limit is killed and reported timed_out, one that the
-    kernel's OOM killer hit is reported oom_killed; the container is always removed. Hitting
-    the pids limit is not reported: fork() and thread creation fail inside (EAGAIN).
-    """
-    client = require_engine()
-    out = prepare_out_dir(out_dir)
+def _sandbox(out: Path, limits: RunLimits) -> dict[str, Any]:
+    """The options of containers.create that make a capsule run's sandbox (see run_container)."""
     options: dict[str, Any] = {
         "detach": True,
         "network_mode": "none",
@@ -388,9 +372,16 @@ def run_container(
     }
     if limits.cpus is not None:
         options["nano_cpus"] = int(limits.cpus * 1e9)
+    return options
+
+
+def _create(
+    client: docker.DockerClient, image: str, command: Sequence[str] | None, options: dict[str, Any]
+) -> Any:
+    """A created (not started) container of `image`; the client is closed if that fails."""
     try:
         # create, not run: containers.run would try to pull an image the engine lacks.
-        container = client.containers.create(image, list(command) if command else None, **options)
+        return client.containers.create(image, list(command) if command else None, **options)
     except docker.errors.ImageNotFound as error:
         client.close()
         raise EnvironmentProblem(
@@ -400,6 +391,25 @@ def run_container(
         client.close()
         raise _refused(f"create a container of {image}", error) from error
 
+
+def run_container(
+    image: str,
+    *,
+    out_dir: Path,
+    command: Sequence[str] | None = None,
+    limits: RunLimits = DEFAULT_LIMITS,
+    say: Say = _quiet,
+) -> ContainerResult:
+    """Run `image` (its CMD unless `command`) sandboxed, with out_dir (best empty) at /out.
+
+    No network, no capabilities, no new privileges, user nobody, read-only root with a tmpfs
+    /tmp, memory (no swap), pid and time limits. Output lines go to `say` as they come, on the
+    calling thread. A run over the time limit is killed and reported timed_out, one that the
+    kernel's OOM killer hit is reported oom_killed; the container is always removed. Hitting
+    the pids limit is not reported: fork() and thread creation fail inside (EAGAIN).
+    """
+    client = require_engine()
+    container = _create(client, image, command, _sandbox(prepare_out_dir(out_dir), limits))
     tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
     deadline_passed = threading.Event()
 
