@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from capsule import docker
+from capsule.backends import docker
 from capsule.build import BuildOptions, build
 from capsule.verify import VerifyOptions, verify
 

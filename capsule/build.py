@@ -20,7 +20,6 @@ from capsule import (
     __version__,
     audit,
     compare,
-    docker,
     environment,
     lock,
     manifest,
@@ -30,6 +29,7 @@ from capsule import (
     report,
     runner,
 )
+from capsule.backends import docker
 from capsule.checks import BuildFacts, secrets
 from capsule.determinism import decide
 from capsule.errors import CapsuleError, PlanError

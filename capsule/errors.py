@@ -43,3 +43,46 @@ class EnvironmentProblem(CapsuleError):
     """The machine lacks something capsule needs (a Docker engine, a base image, a tool)."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+class ProcessError(CapsuleError):
+    """A program capsule started did not run to a successful end; `argv` is its command."""
+
+    def __init__(self, message: str, hint: str = "", *, argv: tuple[str, ...] = ()) -> None:
+        super().__init__(message, hint)
+        self.argv = argv
+
+
+class ProgramFailedToStart(ProcessError):
+    """The operating system could not start a program: not executable, no working folder, …."""
+
+
+class ProgramNotFound(ProgramFailedToStart):
+    """The program to start does not exist (not on PATH, or no file at its path)."""
+
+
+class ProcessTimedOut(ProcessError):
+    """A program ran past its time limit and was killed; `stderr` is what it wrote until then."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        *,
+        argv: tuple[str, ...] = (),
+        timeout_s: float = 0.0,
+        stderr: str = "",
+    ) -> None:
+        super().__init__(message, hint, argv=argv)
+        self.timeout_s = timeout_s
+        self.stderr = stderr
+
+
+class ProcessFailed(ProcessError):
+    """A program exited non-zero where success was required; `returncode` is its exit code."""
+
+    def __init__(
+        self, message: str, hint: str = "", *, argv: tuple[str, ...] = (), returncode: int = 1
+    ) -> None:
+        super().__init__(message, hint, argv=argv)
+        self.returncode = returncode

@@ -8,6 +8,7 @@ no meaning, so the same analysis always gives the same manifest.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 FORMAT_VERSION = 1
@@ -298,7 +299,8 @@ STATUS_ORDER: tuple[CheckStatus, ...] = (
     "metadata-only",
     "identical",
 )
-Backend = Literal["docker", "local"]
+# A key of capsule.backends.BACKENDS ("docker", "local"): a new backend needs no change here.
+Backend = str
 
 
 @dataclass(frozen=True)
@@ -356,6 +358,27 @@ class RerunRecord:
     memory_limit: str = ""  # e.g. "4g"; "" when not enforced (local)
     pids_limit: int = 0  # 0 when not enforced (local)
     timeout_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class RerunRequest:
+    """What a rerun backend is given: a capsule that passed the check, and the reviewer's asks."""
+
+    capsule: Path
+    manifest: Manifest
+    capsule_id: str  # the SHA-256 of its capsule.json
+    base_image: str  # the reviewer's choice over manifest.base_image; "" for the manifest's
+    limits: RunLimits
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """What a backend's rerun tells the verification: how it went, and what it ran in."""
+
+    record: RerunRecord
+    image: str  # the base image (docker) or the interpreter (local)
+    image_id: str  # the built image's id (docker), "" for local
+    started: bool = True  # False: the rerun could not even be started, so nothing was checked
 
 
 @dataclass(frozen=True)

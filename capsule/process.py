@@ -9,9 +9,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule.errors import CapsuleError
+from capsule.errors import (
+    ProcessFailed,
+    ProcessTimedOut,
+    ProgramFailedToStart,
+    ProgramNotFound,
+)
 
 TAIL_LINES = 20
+
+# ── user-facing strings (tests import them) ───────────────────────────────────────────────
+
+NOT_FOUND = "cannot run {program}: no such program"
+NOT_FOUND_HINT = "install it or check the path; the command was: {command}"
+NO_FOLDER = "cannot run {program}: no folder {cwd}"
+NO_FOLDER_HINT = "the folder to run it in does not exist; the command was: {command}"
+NOT_STARTED = "cannot run {program}: {error}"
+NOT_STARTED_HINT = "the command was: {command}"
+TIMED_OUT = "{command} did not finish within {timeout:g} s"
+TIMED_OUT_HINT = "raise the time limit, or see why the command hangs"
+EXITED = "{command} exited with status {code}{where}"
+EXITED_HINT = "the end of its error output is shown above"
 
 
 @dataclass(frozen=True)
@@ -47,15 +65,15 @@ def run(
     stdout_path: Path | None = None,
     stderr_path: Path | None = None,
 ) -> Completed:
-    """Run argv (never a shell); on failure raise CapsuleError naming it and its stderr tail.
+    """Run argv (never a shell); on failure raise a ProcessError naming it and its stderr tail.
 
     With `stdout_path`/`stderr_path` the streams go to those files instead of memory and the
     returned `stdout`/`stderr` are empty. `env` replaces the environment when given. With
-    `check=False` a non-zero exit is returned, not raised; a missing program or a timeout
-    always raise.
+    `check=False` a non-zero exit is returned, not raised (else ProcessFailed). A program that
+    cannot be started always raises ProgramFailedToStart (ProgramNotFound when it does not
+    exist), one that runs past `timeout` seconds is killed and raises ProcessTimedOut.
     """
     args = tuple(str(a) for a in argv)
-    shown = " ".join(args)
     out_file = stdout_path.open("wb") if stdout_path is not None else None
     err_file = stderr_path.open("wb") if stderr_path is not None else None
     try:
@@ -70,36 +88,64 @@ def run(
             timeout=timeout,
             check=False,
         )
-    except FileNotFoundError as exc:
-        missing = f"no folder {cwd}" if cwd is not None and not cwd.is_dir() else "no such program"
-        raise CapsuleError(
-            f"cannot run {args[0]}: {missing}",
-            hint="install it or check the path; the command was: " + shown,
-        ) from exc
-    except OSError as exc:  # not executable, too many open files, …
-        raise CapsuleError(
-            f"cannot run {args[0]}: {exc}", hint="the command was: " + shown
-        ) from exc
+    except OSError as exc:  # no such program or folder, not executable, too many open files, …
+        raise _not_started(args, cwd, exc) from exc
     except subprocess.TimeoutExpired as exc:
-        raise CapsuleError(
-            f"{shown} did not finish within {timeout:g} s",
-            hint="raise the time limit, or see why the command hangs",
-        ) from exc
+        raise _timed_out(args, timeout or 0.0, exc) from exc
     finally:
         for f in (out_file, err_file):
             if f is not None:
                 f.close()
     stdout = proc.stdout.decode("utf-8", errors="replace") if out_file is None else ""
     stderr = proc.stderr.decode("utf-8", errors="replace") if err_file is None else ""
-    done = Completed(args, proc.returncode, stdout, stderr)
     if check and proc.returncode != 0:
         tail = _file_tail(stderr_path) if stderr_path is not None else stderr_tail(stderr)
         where = f" (log: {stderr_path})" if stderr_path is not None else ""
-        raise CapsuleError(
-            f"{shown} exited with status {proc.returncode}{where}" + (f":\n{tail}" if tail else ""),
-            hint="the end of its error output is shown above",
+        raise ProcessFailed(
+            EXITED.format(command=" ".join(args), code=proc.returncode, where=where)
+            + (f":\n{tail}" if tail else ""),
+            hint=EXITED_HINT,
+            argv=args,
+            returncode=proc.returncode,
         )
-    return done
+    return Completed(args, proc.returncode, stdout, stderr)
+
+
+def _not_started(args: tuple[str, ...], cwd: Path | None, error: OSError) -> ProgramFailedToStart:
+    """The error for a program the operating system did not start, saying why."""
+    command = " ".join(args)
+    # Popen reports a missing working folder as FileNotFoundError too: tell the two apart.
+    if cwd is not None and not cwd.is_dir():
+        return ProgramFailedToStart(
+            NO_FOLDER.format(program=args[0], cwd=cwd),
+            hint=NO_FOLDER_HINT.format(command=command),
+            argv=args,
+        )
+    if isinstance(error, FileNotFoundError):
+        return ProgramNotFound(
+            NOT_FOUND.format(program=args[0]),
+            hint=NOT_FOUND_HINT.format(command=command),
+            argv=args,
+        )
+    return ProgramFailedToStart(
+        NOT_STARTED.format(program=args[0], error=error),
+        hint=NOT_STARTED_HINT.format(command=command),
+        argv=args,
+    )
+
+
+def _timed_out(
+    args: tuple[str, ...], timeout: float, expired: subprocess.TimeoutExpired
+) -> ProcessTimedOut:
+    """The error for a program killed at its time limit, with what it wrote to stderr until then."""
+    partial = expired.stderr  # None when stderr went to a file
+    return ProcessTimedOut(
+        TIMED_OUT.format(command=" ".join(args), timeout=timeout),
+        hint=TIMED_OUT_HINT,
+        argv=args,
+        timeout_s=timeout,
+        stderr=partial.decode("utf-8", errors="replace") if isinstance(partial, bytes) else "",
+    )
 
 
 def environ(**changes: str | None) -> dict[str, str]:

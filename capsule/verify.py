@@ -1,7 +1,9 @@
 """`capsule verify`: check a capsule, rebuild it, rerun it, compare every output bit-for-bit.
 
-The second orchestrator. Nothing runs before the whole capsule has been checked against its
-manifest: a flipped byte anywhere stops the verification (exit 2) with the file named.
+The second orchestrator: check the capsule, choose a backend (capsule/backends/), prepare it,
+rerun, compare, write the reports. Nothing runs before the whole capsule has been checked
+against its manifest: a flipped byte anywhere stops the verification (exit 2) with the file
+named.
 """
 
 from __future__ import annotations
@@ -13,22 +15,12 @@ import shutil
 import stat
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule import (
-    __version__,
-    compare,
-    docker,
-    environment,
-    manifest,
-    process,
-    verification_report,
-)
-from capsule.cache import cache_dir
-from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError
+from capsule import __version__, backends, compare, environment, manifest, verification_report
+from capsule.errors import CapsuleError, ManifestError
 from capsule.hashing import sha256_bytes, sha256_file
 from capsule.model import (
     VERIFICATION_FORMAT,
@@ -39,7 +31,8 @@ from capsule.model import (
     Manifest,
     Outcome,
     OutputCheck,
-    RerunRecord,
+    Rerun,
+    RerunRequest,
     RunLimits,
     Tolerances,
     Verification,
@@ -49,14 +42,6 @@ from capsule.report import DERIVED_FILES
 
 VERIFICATION_JSON = "verification.json"
 VERIFICATION_HTML = "verification.html"
-LOCAL_BACKEND_WARNING = (
-    "the local backend runs the capsule's code on this machine, outside any sandbox"
-)
-NO_ENGINE_HINT = (
-    "start a Docker engine (`sudo systemctl start docker` or `sudo dockerd &`), or verify without "
-    "a container: --backend local (the capsule's code then runs on this machine)"
-)
-VENV_READY = ".capsule-ready"  # written last: a cached environment without it is incomplete
 EXACT = Tolerances()
 DEFAULT_LIMITS = RunLimits()
 
@@ -91,28 +76,33 @@ class VerifyResult:
 def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyResult:
     """Verify a capsule; raise CapsuleError when it cannot be checked at all."""
     progress = progress or Progress(enabled=False)
-    capsule = options.capsule
     started_at = environment.now_iso()
     with progress.stage("Checking every file against the manifest"):
-        the_manifest, capsule_id = check_capsule(capsule)
+        the_manifest, capsule_id = check_capsule(options.capsule)
     progress.note(f"capsule {the_manifest.name}, id sha256:{capsule_id}")
-    backend = _backend(options.backend)
-    if backend == "local":
-        progress.note(f"[yellow]warning:[/yellow] {LOCAL_BACKEND_WARNING}")
-    report_dir = _report_dir(capsule, options.report_dir)
+    name = backends.choose(options.backend)
+    backend = backends.BACKENDS[name](
+        RerunRequest(
+            capsule=options.capsule,
+            manifest=the_manifest,
+            capsule_id=capsule_id,
+            base_image=options.base_image,
+            limits=options.limits,
+        )
+    )
+    if backend.warning:
+        progress.note(f"[yellow]warning:[/yellow] {backend.warning}")
+    report_dir = _report_dir(options.capsule, options.report_dir)
     with tempfile.TemporaryDirectory(prefix="capsule-verify-") as tmp:
         rerun_dir = Path(tmp) / "rerun"
-        if backend == "docker":
-            image, image_id, record = _rerun_docker(
-                capsule, the_manifest, capsule_id, options, rerun_dir, progress
-            )
-        else:
-            image, image_id, record = _rerun_local(
-                capsule, the_manifest, options, rerun_dir, progress
-            )
+        try:
+            backend.prepare(progress)
+            rerun = backend.rerun(rerun_dir, progress)
+        finally:
+            backend.cleanup()
         with progress.stage("Comparing every output"):
             checks = compare_outputs(
-                capsule / "expected",
+                options.capsule / "expected",
                 rerun_dir / "outputs",
                 the_manifest,
                 accept=options.accept,
@@ -120,30 +110,33 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
                 artifacts_dir=report_dir,
             )
         if options.keep:
-            for name in ("outputs", "logs"):
-                if (rerun_dir / name).is_dir():
-                    shutil.copytree(
-                        rerun_dir / name, report_dir / "rerun" / name, dirs_exist_ok=True
-                    )
+            _keep(rerun_dir, report_dir)
     verification = Verification(
         format=VERIFICATION_FORMAT,
         capsule_version=__version__,
         capsule_id=capsule_id,
         capsule_name=the_manifest.name,
-        outcome=_outcome(record, checks),
+        outcome=_outcome(rerun, checks),
         accept=options.accept,
         tolerances=options.tolerances,
-        backend=backend,
-        image=image,
-        image_id=image_id,
+        backend=name,
+        image=rerun.image,
+        image_id=rerun.image_id,
         host=_anonymous_host(started_at),
         started_at=started_at,
         finished_at=environment.now_iso(),
-        rerun=record,
+        rerun=rerun.record,
         outputs=checks,
     )
     write_reports(verification, report_dir)
     return VerifyResult(verification=verification, report_dir=report_dir)
+
+
+def _keep(rerun_dir: Path, report_dir: Path) -> None:
+    """Copy the rerun's outputs and logs into report_dir/rerun (--keep)."""
+    for name in ("outputs", "logs"):
+        if (rerun_dir / name).is_dir():
+            shutil.copytree(rerun_dir / name, report_dir / "rerun" / name, dirs_exist_ok=True)
 
 
 # ── checking the capsule ──────────────────────────────────────────────────────────────────
@@ -220,19 +213,7 @@ def _entries(root: Path) -> Iterator[tuple[str, str]]:
             yield path.relative_to(root).as_posix(), kind
 
 
-# ── choosing where to run ─────────────────────────────────────────────────────────────────
-
-
-def _backend(requested: Backend | None) -> Backend:
-    """The backend asked for, or docker when an engine answers; no silent fallback."""
-    if requested == "local":
-        return "local"
-    if docker.engine_available():
-        return "docker"
-    raise EnvironmentProblem(
-        "No Docker engine answers" + ("" if requested else ", and no --backend was given"),
-        hint=NO_ENGINE_HINT,
-    )
+# ── where the reports go ─────────────────────────────────────────────────────────────────
 
 
 def _report_dir(capsule: Path, requested: Path | None) -> Path:
@@ -253,171 +234,6 @@ def _report_dir(capsule: Path, requested: Path | None) -> Path:
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    return target
-
-
-# ── the rerun ─────────────────────────────────────────────────────────────────────────────
-
-
-def _rerun_docker(
-    capsule: Path,
-    the_manifest: Manifest,
-    capsule_id: str,
-    options: VerifyOptions,
-    rerun_dir: Path,
-    progress: Progress,
-) -> tuple[str, str, RerunRecord]:
-    """Build the capsule's image offline and run it in the sandbox."""
-    base_image = options.base_image or the_manifest.base_image
-    tag = f"capsule-verify/{the_manifest.name.lower()}:{capsule_id[:12]}"
-    start = time.monotonic()
-    with progress.stage(f"Building the image from {base_image} (no network)"):
-        image_id = docker.build_image(
-            capsule, tag=tag, build_args={"BASE_IMAGE": base_image}, say=progress.say
-        )
-    build_s = time.monotonic() - start
-    (rerun_dir).mkdir(parents=True)
-    with progress.stage("Running the analysis in the sandbox"):
-        result = docker.run_container(
-            tag,
-            out_dir=rerun_dir,
-            command=["/bin/sh", "/capsule/run.sh", "/out/outputs", "/out/logs"],
-            limits=options.limits,
-            say=progress.say,
-        )
-    failure = ""
-    if result.timed_out:
-        failure = (
-            f"the rerun exceeded the time limit of {options.limits.timeout_s:g} s and was stopped"
-        )
-    elif result.oom_killed:
-        failure = f"the rerun exceeded the memory limit of {options.limits.memory} and was stopped"
-    elif result.exit_code != 0:
-        failure = f"the rerun failed with exit code {result.exit_code}"
-    record = RerunRecord(
-        exit_code=result.exit_code,
-        build_s=round(build_s, 3),
-        run_s=result.duration_s,
-        timed_out=result.timed_out,
-        oom_killed=result.oom_killed,
-        failure=failure,
-        log_tail=tuple(result.logs.splitlines()[-40:]),
-        network="none",
-        memory_limit=options.limits.memory,
-        pids_limit=options.limits.pids,
-        timeout_s=options.limits.timeout_s,
-    )
-    return base_image, image_id, record
-
-
-def _rerun_local(
-    capsule: Path,
-    the_manifest: Manifest,
-    options: VerifyOptions,
-    rerun_dir: Path,
-    progress: Progress,
-) -> tuple[str, str, RerunRecord]:
-    """Install the wheels into a fresh virtual environment and run a copy of the capsule."""
-    python = _local_python(the_manifest.lock.python_version)
-    start = time.monotonic()
-    with progress.stage("Making a virtual environment from wheels/ (no network)"):
-        venv = _local_venv(capsule, python)
-    build_s = time.monotonic() - start
-    copy = rerun_dir.parent / "capsule"
-    shutil.copytree(capsule, copy, ignore=shutil.ignore_patterns("wheels", "expected"))
-    env = {
-        "PATH": os.pathsep.join((str(venv / "bin"), os.environ.get("PATH", ""))),
-        **{k: os.environ[k] for k in ("HOME", "USER", "LOGNAME") if k in os.environ},
-        "TMPDIR": str(rerun_dir.parent),
-    }
-    with progress.stage("Running the analysis on this machine"):
-        start = time.monotonic()
-        try:
-            done = process.run(
-                ["sh", str(copy / "run.sh"), str(rerun_dir / "outputs"), str(rerun_dir / "logs")],
-                cwd=copy,
-                env=env,
-                check=False,
-                timeout=options.limits.timeout_s,
-            )
-            exit_code, timed_out, tail = done.returncode, False, done.stderr
-        except CapsuleError as error:  # the time limit
-            exit_code, timed_out, tail = -1, True, str(error)
-    failure = ""
-    if timed_out:
-        failure = (
-            f"the rerun exceeded the time limit of {options.limits.timeout_s:g} s and was stopped"
-        )
-    elif exit_code != 0:
-        failure = f"the rerun failed with exit code {exit_code}"
-    record = RerunRecord(
-        exit_code=exit_code,
-        build_s=round(build_s, 3),
-        run_s=round(time.monotonic() - start, 3),
-        timed_out=timed_out,
-        failure=failure,
-        log_tail=tuple(tail.splitlines()[-40:]),
-        network="host",
-        timeout_s=options.limits.timeout_s,
-    )
-    # The interpreter's name, not its path: a path can name the reviewer (/home/NAME/…).
-    return Path(python).name, "", record
-
-
-def _local_python(version: str) -> str:
-    """An interpreter of the capsule's Python X.Y on this machine."""
-    major_minor = ".".join(version.split(".")[:2])
-    if f"{sys.version_info.major}.{sys.version_info.minor}" == major_minor:
-        return sys.executable
-    found = shutil.which(f"python{major_minor}")
-    if found is None:
-        raise EnvironmentProblem(
-            f"the capsule was built with Python {version}, and no python{major_minor} is on PATH",
-            hint=f"install Python {major_minor}, or verify in a container (--backend docker)",
-        )
-    return found
-
-
-def _local_venv(capsule: Path, python: str) -> Path:
-    """A virtual environment with exactly the capsule's pins, installed from its wheels.
-
-    Environments are kept in capsule's cache, keyed by the lockfile and the interpreter, so a
-    second verification of the same capsule reuses its environment instead of reinstalling.
-    """
-    lock = capsule / "requirements.lock"
-    key = sha256_bytes(lock.read_bytes() + b"\0" + str(Path(python).absolute()).encode())
-    target = cache_dir() / "venvs" / key[:32]
-    if (target / VENV_READY).is_file():
-        probe = process.run([str(target / "bin" / "python"), "-c", "pass"], check=False)
-        if probe.returncode == 0:
-            return target
-        shutil.rmtree(target, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".venv-", dir=target.parent))
-    try:
-        process.run([python, "-m", "venv", str(staging)])
-        if any(line and not line.startswith(("#", " ")) for line in lock.read_text().splitlines()):
-            process.run(
-                [
-                    str(staging / "bin" / "python"),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--no-index",
-                    "--find-links",
-                    str(capsule / "wheels"),
-                    "--require-hashes",
-                    "--no-deps",
-                    "-r",
-                    str(lock),
-                ],
-            )
-        (staging / VENV_READY).write_text(lock.read_text())
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
@@ -515,9 +331,11 @@ def _accepted(status: CheckStatus, accept: Accept) -> bool:
     return False
 
 
-def _outcome(record: RerunRecord, checks: tuple[OutputCheck, ...]) -> Outcome:
-    """failed when a limit stopped the rerun; else reproduced only if every check is accepted."""
-    if record.timed_out or record.oom_killed:
+def _outcome(rerun: Rerun, checks: tuple[OutputCheck, ...]) -> Outcome:
+    """failed when a limit stopped the rerun or it could not start; else reproduced only if
+    every check is accepted."""
+    record = rerun.record
+    if record.timed_out or record.oom_killed or not rerun.started:
         return "failed"
     if record.exit_code == 0 and all(check.accepted for check in checks):
         return "reproduced"

@@ -14,7 +14,7 @@ base="${CAPSULE_BASE_IMAGE:-capsule-base:bookworm}"
 image_ready() {
   .venv/bin/python - "$1" <<'PY'
 import sys
-from capsule import docker
+from capsule.backends import docker
 sys.exit(0 if docker.engine_available() and docker.image_exists(sys.argv[1]) else 1)
 PY
 }
@@ -29,7 +29,7 @@ fi
 
 "$capsule" build examples/paper_figures -o "$out" --force
 echo
-if .venv/bin/python -c 'from capsule import docker; raise SystemExit(not docker.engine_available())'; then
+if .venv/bin/python -c 'from capsule.backends import docker; raise SystemExit(not docker.engine_available())'; then
   echo "The Docker engine has no base image $base (no registry is needed to make one:"
   echo "sudo bash scripts/make-base-image.sh); verifying with the local backend instead."
 else

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import docker.errors
 import pytest
 
-from capsule import docker as capsule_docker
+from capsule.backends import docker as capsule_docker
 
 REQUIRE_ENV = "CAPSULE_REQUIRE_DOCKER"
 BASE_IMAGE_ENV = "CAPSULE_TEST_BASE_IMAGE"

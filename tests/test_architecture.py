@@ -30,16 +30,15 @@ LONG_MARKER = "# long:"
 LONG_FUNCTIONS_TO_SPLIT = frozenset(
     {
         "capsule/cli.py::_parser",  # the cli branch: one small function per verb
-        "capsule/docker.py::run_container",  # the backends branch
     }
 )
 
 # Each outside world and the only modules that may import it (STYLE.md, "One module per outside
-# world"). capsule/docker.py is the Docker room until the backends branch moves it.
+# world").
 ROOMS: dict[str, frozenset[str]] = {
     "subprocess": frozenset({"capsule.process"}),
-    "docker": frozenset({"capsule.backends.docker", "capsule.docker"}),
-    "requests": frozenset({"capsule.backends.docker", "capsule.docker"}),
+    "docker": frozenset({"capsule.backends.docker"}),
+    "requests": frozenset({"capsule.backends.docker"}),
     "jinja2": frozenset({"capsule.render"}),
 }
 

@@ -113,7 +113,7 @@ def test_docker_round_trip_reproduces_every_output(
     example_capsule: BuiltExample, base_image: str, tmp_path: Path
 ) -> None:
     """docker build --network none, docker run --network none: expected/ comes back bit-for-bit."""
-    from capsule import docker
+    from capsule.backends import docker
 
     capsule_dir = example_capsule.path
     tag = "capsule-test/paper-figures:round-trip"

@@ -1,4 +1,4 @@
-"""The one module that knows Docker: find the engine, build a capsule image, run it sandboxed.
+"""The docker backend, the one module that knows Docker: find the engine, build, run sandboxed.
 
 Everything goes through the Docker SDK (`docker` package), never the CLI. A capsule build must
 need no network (`network_mode="none"`), and a capsule run is a stranger's code: no network, no
@@ -23,8 +23,10 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from capsule.backends._shared import failure_text, log_tail
 from capsule.errors import CapsuleError, EnvironmentProblem
-from capsule.model import RunLimits
+from capsule.model import Rerun, RerunRecord, RerunRequest, RunLimits
+from capsule.progress import Progress
 
 # ── user-facing strings (tests import them) ───────────────────────────────────────────────
 
@@ -61,6 +63,9 @@ API_TIMEOUT_S = 120.0  # non-streaming API calls; streams (build, logs) have no 
 KILL_GRACE_S = 30.0  # after a kill, how long to wait for the engine to report the exit
 LOG_TAIL_LINES = 100  # lines of container output kept in ContainerResult.logs
 BUILD_TAIL_LINES = 20  # lines of build log put into a build failure's message
+
+RUN_COMMAND = ("/bin/sh", "/capsule/run.sh", f"{OUT_MOUNT}/outputs", f"{OUT_MOUNT}/logs")
+VERIFY_TAG = "capsule-verify/{name}:{capsule_id}"  # kept: the next verification reuses its layers
 
 SIGKILL_EXIT = 137  # 128 + SIGKILL: how the kernel's OOM killer (and our timeout) end a container
 
@@ -348,24 +353,8 @@ def prepare_out_dir(out_dir: Path) -> Path:
     return out_dir
 
 
-def run_container(
-    image: str,
-    *,
-    out_dir: Path,
-    command: Sequence[str] | None = None,
-    limits: RunLimits = DEFAULT_LIMITS,
-    say: Say = _quiet,
-) -> ContainerResult:
-    """Run `image` (its CMD unless `command`) sandboxed, with out_dir (best empty) at /out.
-
-    No network, no capabilities, no new privileges, user nobody, read-only root with a tmpfs
-    /tmp, memory (no swap), pid and time limits. Output lines go to `say` as they come, on the
-    calling thread. A run over the time limit is killed and reported timed_out, one that the
-    kernel's OOM killer hit is reported oom_killed; the container is always removed. Hitting
-    the pids limit is not reported: fork() and thread creation fail inside (EAGAIN).
-    """
-    client = require_engine()
-    out = prepare_out_dir(out_dir)
+def _sandbox(out: Path, limits: RunLimits) -> dict[str, Any]:
+    """The options of containers.create that make a capsule run's sandbox (see run_container)."""
     options: dict[str, Any] = {
         "detach": True,
         "network_mode": "none",
@@ -383,9 +372,16 @@ def run_container(
     }
     if limits.cpus is not None:
         options["nano_cpus"] = int(limits.cpus * 1e9)
+    return options
+
+
+def _create(
+    client: docker.DockerClient, image: str, command: Sequence[str] | None, options: dict[str, Any]
+) -> Any:
+    """A created (not started) container of `image`; the client is closed if that fails."""
     try:
         # create, not run: containers.run would try to pull an image the engine lacks.
-        container = client.containers.create(image, list(command) if command else None, **options)
+        return client.containers.create(image, list(command) if command else None, **options)
     except docker.errors.ImageNotFound as error:
         client.close()
         raise EnvironmentProblem(
@@ -395,6 +391,25 @@ def run_container(
         client.close()
         raise _refused(f"create a container of {image}", error) from error
 
+
+def run_container(
+    image: str,
+    *,
+    out_dir: Path,
+    command: Sequence[str] | None = None,
+    limits: RunLimits = DEFAULT_LIMITS,
+    say: Say = _quiet,
+) -> ContainerResult:
+    """Run `image` (its CMD unless `command`) sandboxed, with out_dir (best empty) at /out.
+
+    No network, no capabilities, no new privileges, user nobody, read-only root with a tmpfs
+    /tmp, memory (no swap), pid and time limits. Output lines go to `say` as they come, on the
+    calling thread. A run over the time limit is killed and reported timed_out, one that the
+    kernel's OOM killer hit is reported oom_killed; the container is always removed. Hitting
+    the pids limit is not reported: fork() and thread creation fail inside (EAGAIN).
+    """
+    client = require_engine()
+    container = _create(client, image, command, _sandbox(prepare_out_dir(out_dir), limits))
     tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
     deadline_passed = threading.Event()
 
@@ -451,3 +466,61 @@ def run_container(
         timed_out=timed_out,
         oom_killed=oom,
     )
+
+
+# ── the backend ───────────────────────────────────────────────────────────────────────────
+
+
+class DockerBackend:
+    """Rerun a capsule in a container: its image built offline, its run sandboxed (no network)."""
+
+    warning = ""
+
+    def __init__(self, request: RerunRequest) -> None:
+        self._request = request
+        self._base_image = request.base_image or request.manifest.base_image
+        self._tag = VERIFY_TAG.format(
+            name=request.manifest.name.lower(), capsule_id=request.capsule_id[:12]
+        )
+        self._image_id = ""
+        self._build_s = 0.0
+
+    def prepare(self, progress: Progress) -> None:
+        """Build the capsule's image from its base image, with no network."""
+        start = time.monotonic()
+        with progress.stage(f"Building the image from {self._base_image} (no network)"):
+            self._image_id = build_image(
+                self._request.capsule,
+                tag=self._tag,
+                build_args={"BASE_IMAGE": self._base_image},
+                say=progress.say,
+            )
+        self._build_s = time.monotonic() - start
+
+    def rerun(self, rerun_dir: Path, progress: Progress) -> Rerun:
+        """Run the image in the sandbox, its outputs and logs written under rerun_dir."""
+        limits = self._request.limits
+        rerun_dir.mkdir(parents=True)
+        with progress.stage("Running the analysis in the sandbox"):
+            result = run_container(
+                self._tag, out_dir=rerun_dir, command=RUN_COMMAND, limits=limits, say=progress.say
+            )
+        record = RerunRecord(
+            exit_code=result.exit_code,
+            build_s=round(self._build_s, 3),
+            run_s=result.duration_s,
+            timed_out=result.timed_out,
+            oom_killed=result.oom_killed,
+            failure=failure_text(
+                result.exit_code, limits, timed_out=result.timed_out, oom_killed=result.oom_killed
+            ),
+            log_tail=log_tail(result.logs),
+            network="none",
+            memory_limit=limits.memory,
+            pids_limit=limits.pids,
+            timeout_s=limits.timeout_s,
+        )
+        return Rerun(record=record, image=self._base_image, image_id=self._image_id)
+
+    def cleanup(self) -> None:
+        """Nothing to remove: run_container removed the container, and the image is kept."""

@@ -1,4 +1,4 @@
-"""Tests of capsule/docker.py: the engine, offline builds, and the sandbox of a capsule run.
+"""Tests of capsule/backends/docker.py: the engine, offline builds, the sandbox of a capsule run.
 
 The images are tiny layers on the offline base image (fixtures_docker.py), built once per module.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -15,11 +16,15 @@ from typing import Any
 
 import pytest
 
-from capsule import docker as capsule_docker
-from capsule.docker import ContainerResult, RunLimits
+from capsule.backends import docker as capsule_docker
+from capsule.backends.docker import ContainerResult
 from capsule.errors import EXIT_ENVIRONMENT, CapsuleError, EnvironmentProblem
+from capsule.model import RunLimits
+
+from fixtures_docker import DEFAULT_BASE_IMAGE
 
 NO_SUCH_IMAGE = "capsule-test-no-such-image:never"
+TESTS = Path(__file__).resolve().parent.parent  # where fixtures_docker.py is
 
 # Written into the test image; run as its CMD, it reports what the sandbox allows into /out.
 PROBE = r"""
@@ -230,7 +235,7 @@ def test_docker_fixtures_skip_or_fail_without_an_engine(
         **os.environ,
         "DOCKER_HOST": DEAD_DOCKER_HOST,
         "CAPSULE_REQUIRE_DOCKER": require,
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path]),
+        "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path]),
     }
     completed = subprocess.run(
         [
@@ -273,7 +278,7 @@ def test_engine_answers(docker_engine: Any) -> None:
 
 
 @pytest.mark.docker
-def test_image_queries(base_image: str) -> None:
+def test_image_queries(base_image: str, docker_engine: Any) -> None:
     assert capsule_docker.image_exists(base_image)
     assert not capsule_docker.image_exists(NO_SUCH_IMAGE)
     assert capsule_docker.image_digest(NO_SUCH_IMAGE) is None
@@ -281,9 +286,16 @@ def test_image_queries(base_image: str) -> None:
     image_id = capsule_docker.image_id(base_image)
     assert image_id is not None
     assert image_id.startswith("sha256:")
-    # A base image made with `docker import` was never pushed or pulled: it has no digest.
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", image_id)
     digest = capsule_docker.image_digest(base_image)
-    assert digest is None or "@sha256:" in digest
+    repo_digests = docker_engine.images.get(base_image).attrs.get("RepoDigests") or []
+    if base_image == DEFAULT_BASE_IMAGE:
+        # Made with `docker import` (scripts/make-base-image.sh), never pushed or pulled: it has
+        # no RepoDigests, so no digest; its content id is what names it.
+        assert repo_digests == []
+        assert digest is None
+    else:  # $CAPSULE_TEST_BASE_IMAGE, which may have come from a registry
+        assert digest == (sorted(repo_digests)[0] if repo_digests else None)
 
 
 @pytest.mark.docker

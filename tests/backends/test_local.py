@@ -1,0 +1,206 @@
+"""Tests of capsule/backends/local.py, and of the BACKENDS table the verification chooses from.
+
+Real runs: a small capsule built from an inline analysis, rerun in a virtual environment made
+from its wheels. Each way the rerun can end (exit 0, a failure, the time limit, a program that
+cannot be started) is reported as what it was.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from capsule import backends, manifest
+from capsule.backends import _shared
+from capsule.backends.local import (
+    NOT_FOUND_EXIT,
+    TIMED_OUT_EXIT,
+    VENV_READY,
+    WARNING,
+    LocalBackend,
+    local_python,
+)
+from capsule.build import BuildOptions, build
+from capsule.cli import main
+from capsule.errors import CapsuleError, EnvironmentProblem
+from capsule.model import Rerun, RerunRequest, RunLimits
+from capsule.progress import Progress
+
+from conftest import MakeProject
+
+ANALYSIS = {
+    "01_write.py": """
+        import pathlib, sys
+        print("writing", file=sys.stderr)
+        pathlib.Path("out").mkdir(exist_ok=True)
+        pathlib.Path("out/result.txt").write_text("42\\n")
+    """,
+}
+QUIET = Progress(enabled=False)
+VENV_BIN = str(Path(sys.executable).parent)  # python is here, sh is not
+
+
+@pytest.fixture
+def capsule(make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """ANALYSIS built into a capsule; virtual environments cached in tmp_path."""
+    monkeypatch.setenv("CAPSULE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "small.capsule"
+    build(BuildOptions(source=make_project(ANALYSIS), output=out))
+    return out
+
+
+def request(capsule: Path, limits: RunLimits | None = None) -> RerunRequest:
+    """What verify gives a backend for this capsule."""
+    return RerunRequest(
+        capsule=capsule,
+        manifest=manifest.read(capsule),
+        capsule_id="0" * 64,
+        base_image="",
+        limits=limits or RunLimits(),
+    )
+
+
+def rerun(capsule: Path, rerun_dir: Path, limits: RunLimits | None = None) -> Rerun:
+    """prepare, rerun and cleanup, as verify calls them."""
+    backend = LocalBackend(request(capsule, limits))
+    try:
+        backend.prepare(QUIET)
+        return backend.rerun(rerun_dir, QUIET)
+    finally:
+        backend.cleanup()
+
+
+def replace_step(capsule: Path, code: str) -> None:
+    """Make the capsule's step run `code` (the backend itself does not check the manifest)."""
+    (capsule / "work/01_write.py").write_text(code)
+
+
+# ── the local backend ────────────────────────────────────────────────────────────────────
+
+
+def test_a_rerun_that_completes(capsule: Path, tmp_path: Path) -> None:
+    done = rerun(capsule, tmp_path / "rerun")
+    assert done.started
+    assert done.image == Path(sys.executable).name and done.image_id == ""
+    record = done.record
+    assert (record.exit_code, record.timed_out, record.oom_killed) == (0, False, False)
+    assert record.failure == ""
+    assert record.network == "host" and record.timeout_s == RunLimits().timeout_s
+    assert (tmp_path / "rerun/outputs/out/result.txt").read_text() == "42\n"
+    assert (tmp_path / "rerun/logs").is_dir()
+
+
+def test_the_environment_is_cached_and_reused(capsule: Path, tmp_path: Path) -> None:
+    rerun(capsule, tmp_path / "first")
+    (ready,) = (tmp_path / "cache/venvs").glob(f"*/{VENV_READY}")
+    stamp = ready.stat().st_mtime_ns
+    rerun(capsule, tmp_path / "second")
+    assert ready.stat().st_mtime_ns == stamp
+
+
+def test_a_cached_environment_that_no_longer_starts_is_made_again(
+    capsule: Path, tmp_path: Path
+) -> None:
+    rerun(capsule, tmp_path / "first")
+    (ready,) = (tmp_path / "cache/venvs").glob(f"*/{VENV_READY}")
+    python = ready.parent / "bin/python"
+    python.unlink()  # as when the interpreter it was made from is gone
+    done = rerun(capsule, tmp_path / "second")
+    assert done.record.exit_code == 0
+    assert python.exists()
+
+
+def test_cleanup_removes_the_copy_of_the_capsule(capsule: Path, tmp_path: Path) -> None:
+    backend = LocalBackend(request(capsule))
+    backend.prepare(QUIET)
+    backend.rerun(tmp_path / "rerun", QUIET)
+    scratch = backend._scratch
+    assert scratch is not None and (scratch / "capsule/run.sh").is_file()
+    backend.cleanup()
+    assert not scratch.exists()
+    backend.cleanup()  # twice is harmless
+
+
+def test_a_failing_rerun_reports_its_exit_code_and_output(capsule: Path, tmp_path: Path) -> None:
+    replace_step(capsule, "import sys\nprint('it broke here', file=sys.stderr)\nsys.exit(5)\n")
+    done = rerun(capsule, tmp_path / "rerun")
+    assert done.started
+    assert done.record.exit_code != 0 and not done.record.timed_out
+    assert done.record.failure == _shared.EXITED.format(code=done.record.exit_code)
+    assert any("it broke here" in line for line in done.record.log_tail)
+
+
+def test_the_time_limit(capsule: Path, tmp_path: Path) -> None:
+    replace_step(capsule, "import sys, time\nprint('waiting', file=sys.stderr)\ntime.sleep(60)\n")
+    done = rerun(capsule, tmp_path / "rerun", RunLimits(timeout_s=3))
+    record = done.record
+    assert done.started and record.timed_out
+    assert record.exit_code == TIMED_OUT_EXIT
+    assert record.failure == _shared.TIMED_OUT.format(timeout=3)
+    assert 3 <= record.run_s < 30
+
+
+def test_sh_off_path_is_a_rerun_that_could_not_start(
+    capsule: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in the wild: with sh off PATH the rerun was said to exceed its time limit."""
+    monkeypatch.setenv("PATH", VENV_BIN)
+    done = rerun(capsule, tmp_path / "rerun")
+    record = done.record
+    assert not done.started
+    assert not record.timed_out and not record.oom_killed
+    assert record.exit_code == NOT_FOUND_EXIT
+    assert record.failure == _shared.NOT_STARTED.format(reason="cannot run sh: no such program")
+    assert record.log_tail == ()  # nothing ran, so nothing was written
+
+
+def test_verify_reports_sh_off_path_truthfully(
+    capsule: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", VENV_BIN)
+    report = tmp_path / "report"
+    code = main(["verify", str(capsule), "--backend", "local", "--report-dir", str(report)])
+    data = json.loads((report / "verification.json").read_text())
+    assert code == 2  # could not check: nothing ran
+    assert data["outcome"] == "failed"
+    assert data["rerun"]["timed_out"] is False
+    assert data["rerun"]["exit_code"] == NOT_FOUND_EXIT
+    failure = "the rerun could not be started: cannot run sh: no such program"
+    assert data["rerun"]["failure"] == failure
+    html = (report / "verification.html").read_text()
+    assert "could not be started: cannot run sh: no such program" in html
+    assert "time limit" not in html
+
+
+def test_no_interpreter_of_the_capsules_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(EnvironmentProblem, match=r"no python3\.1 is on PATH") as caught:
+        local_python("3.1.4")
+    assert "--backend docker" in caught.value.hint
+    assert local_python(".".join(map(str, sys.version_info[:3]))) == sys.executable
+
+
+# ── the table and the choice ─────────────────────────────────────────────────────────────
+
+
+def test_the_table_names_each_backend() -> None:
+    assert sorted(backends.BACKENDS) == ["docker", "local"]
+    assert backends.BACKENDS["local"] is LocalBackend
+    assert LocalBackend.warning == WARNING
+
+
+def test_choose(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/capsule-test/docker.sock")
+    assert backends.choose("local") == "local"
+    with pytest.raises(EnvironmentProblem) as caught:
+        backends.choose(None)
+    assert caught.value.message == backends.NO_ENGINE + backends.NO_BACKEND_GIVEN
+    assert caught.value.hint == backends.NO_ENGINE_HINT
+    with pytest.raises(EnvironmentProblem) as caught:
+        backends.choose("docker")  # asked for by name: no fallback either
+    assert caught.value.message == backends.NO_ENGINE
+    with pytest.raises(CapsuleError, match="no backend podman; the backends are docker, local"):
+        backends.choose("podman")
