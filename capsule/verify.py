@@ -25,7 +25,6 @@ from capsule import (
     environment,
     manifest,
     process,
-    verification_report,
 )
 from capsule.cache import cache_dir
 from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError
@@ -46,6 +45,7 @@ from capsule.model import (
 )
 from capsule.progress import Progress
 from capsule.report import DERIVED_FILES
+from capsule.report import verification as verification_report
 
 VERIFICATION_JSON = "verification.json"
 VERIFICATION_HTML = "verification.html"

@@ -22,13 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from capsule import manifest, methods, provgraph, render
+from capsule import manifest, render
 from capsule.errors import CapsuleError, ManifestError
 from capsule.fileio import write_text_atomic
 from capsule.hashing import sha256_bytes
-from capsule.lineage import EXTERNAL_NOTE, MISSING_NOTE, Lineage, all_lineages, render_table
 from capsule.model import STATUS_ORDER, Manifest, OnDiskStatus, OutputEntry, StepRun
-from capsule.verification_report import (
+from capsule.report import graph, methods_text
+from capsule.report.lineage import (
+    EXTERNAL_NOTE,
+    MISSING_NOTE,
+    Lineage,
+    all_lineages,
+    render_table,
+)
+from capsule.report.verification import (
     MAX_EMBED_BYTES,
     PNG_SIGNATURE,
     STATUS_LABELS,
@@ -209,9 +216,9 @@ def render_report(
     the_manifest = manifest.read(capsule)
     capsule_id = sha256_bytes((capsule / manifest.MANIFEST_FILE).read_bytes())
     if fmt == "md":
-        return methods.render_markdown(the_manifest, capsule_id)
+        return methods_text.render_markdown(the_manifest, capsule_id)
     if fmt == "tex":
-        return methods.render_tex(the_manifest, capsule_id)
+        return methods_text.render_tex(the_manifest, capsule_id)
     return render_html(the_manifest, capsule_id, capsule, verification)
 
 
@@ -235,7 +242,7 @@ def render_html(
     the_manifest: Manifest, capsule_id: str, capsule: Path, verification: Path | None = None
 ) -> str:
     """The text of report.html for a manifest, with the files of the capsule folder embedded."""
-    text = methods.methods_text(the_manifest, capsule_id)
+    text = methods_text.methods_text(the_manifest, capsule_id)
     lineages = {item.path: item for item in all_lineages(the_manifest)}
     cards = sorted(
         (_card(entry, lineages[entry.path], capsule) for entry in the_manifest.outputs),
@@ -258,7 +265,7 @@ def render_html(
         methods_note=METHODS_FILES_NOTE,
         cards=cards,
         counts=Counter(card.kind for card in cards),
-        graph_svg=provgraph.graph_svg(the_manifest),
+        graph_svg=graph.graph_svg(the_manifest),
         pins=the_manifest.lock.pins,
         data=[entry for entry in the_manifest.files if entry.role == "data"],
         size_text=size_text,

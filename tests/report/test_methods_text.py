@@ -14,19 +14,6 @@ import pytest
 
 from capsule import manifest
 from capsule.build import BuildOptions, build
-from capsule.methods import (
-    INFRASTRUCTURE,
-    MAX_DATA_LISTED,
-    SHORT_HASH,
-    TABLE_COLUMNS,
-    human_size,
-    key_packages,
-    methods_text,
-    render_markdown,
-    render_tex,
-    tables,
-    tex_escape,
-)
 from capsule.model import (
     FORMAT_VERSION,
     Activity,
@@ -44,6 +31,19 @@ from capsule.model import (
     Provenance,
     Step,
     StepRun,
+)
+from capsule.report.methods_text import (
+    INFRASTRUCTURE,
+    MAX_DATA_LISTED,
+    SHORT_HASH,
+    TABLE_COLUMNS,
+    human_size,
+    key_packages,
+    methods_text,
+    render_markdown,
+    render_tex,
+    tables,
+    tex_escape,
 )
 
 from conftest import MakeProject, make_environment

@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from test_lineage import sample
 
 from capsule.model import (
     Activity,
@@ -18,7 +17,8 @@ from capsule.model import (
     Provenance,
     Usage,
 )
-from capsule.provgraph import NO_PROVENANCE, graph_svg
+from capsule.report.graph import NO_PROVENANCE, graph_svg
+from report.test_lineage import sample
 
 from conftest import run_chromium
 

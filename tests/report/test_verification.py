@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from capsule import verification_report
 from capsule.errors import CapsuleError
 from capsule.model import (
     VERIFICATION_FORMAT,
@@ -21,6 +20,7 @@ from capsule.model import (
     Tolerances,
     Verification,
 )
+from capsule.report import verification as verification_report
 
 from conftest import REPO, run_chromium
 
