@@ -40,7 +40,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(["html.j2", "htm.j2", "xml.j2"]),
+        autoescape=jinja2.select_autoescape(["html.j2", "htm.j2", "xml.j2", "svg.j2"]),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
