@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 
 from capsule.errors import EnvironmentProblem
+from capsule.wording import short_hash
 
 
 def templates_dir() -> Path:
@@ -47,6 +48,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["shell_quote"] = _shell_quote
     env.filters["shell_argv"] = _shell_argv
+    env.filters["short_hash"] = short_hash
     return env
 
 

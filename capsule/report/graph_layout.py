@@ -25,9 +25,10 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from capsule.model import Manifest, StepRun
+from capsule.report.facts import EXTERNAL_NOTE
 from capsule.runner import NOTEBOOK_RUNNER
 
-EXTERNAL_NOTE = "read from outside the analysis: the rerun may not have it"
+EXTERNAL_ROLE = "read from " + EXTERNAL_NOTE  # a tooltip line: the role of an external file
 LEGEND: tuple[tuple[str, str], ...] = (
     ("data", "input data"),
     ("external", "external read"),
@@ -289,7 +290,7 @@ def _file_node(path: str, kind: NodeKind, layer: int) -> Node:
     """A box for a file: its name, its folder below."""
     pure = PurePosixPath(path)
     folder = str(pure.parent) if str(pure.parent) != "." else ""
-    role = {"data": "input data", "external": EXTERNAL_NOTE, "output": "output"}[kind]
+    role = {"data": "input data", "external": EXTERNAL_ROLE, "output": "output"}[kind]
     return Node(
         "f:" + path, path, kind, layer, title=f"{path}\n{role}", name=pure.name or path, sub=folder
     )

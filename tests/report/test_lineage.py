@@ -25,10 +25,9 @@ from capsule.model import (
     StepRun,
     Usage,
 )
+from capsule.report.facts import EXTERNAL_NOTE, MISSING_NOTE
 from capsule.report.lineage import (
-    EXTERNAL_NOTE,
     LINEAGE_FORMAT,
-    MISSING_NOTE,
     TABLE_COLUMNS,
     InputRef,
     Lineage,

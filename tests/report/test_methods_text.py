@@ -35,9 +35,7 @@ from capsule.model import (
 from capsule.report.methods_text import (
     INFRASTRUCTURE,
     MAX_DATA_LISTED,
-    SHORT_HASH,
     TABLE_COLUMNS,
-    human_size,
     key_packages,
     methods_text,
     render_markdown,
@@ -45,6 +43,8 @@ from capsule.report.methods_text import (
     tables,
     tex_escape,
 )
+from capsule.wording import SHORT_HASH
+from capsule.wording import size_text as human_size
 
 from conftest import MakeProject, make_environment
 
@@ -302,7 +302,7 @@ def test_determinism_and_capsule_paragraphs() -> None:
     assert "each of the 4 outputs bit for bit" in text
 
 
-def test_human_sizes_are_decimal() -> None:
+def test_sizes_in_the_methods_text_are_decimal() -> None:
     assert [human_size(n) for n in (1, 999, 1000, 529_500, 999_999, 1_234_567)] == [
         "1 byte",
         "999 bytes",
