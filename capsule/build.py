@@ -30,7 +30,6 @@ from capsule import (
     plan,
     provenance,
     render,
-    report,
     runner,
 )
 from capsule.checks import RunFacts, secrets
@@ -51,6 +50,7 @@ from capsule.model import (
     Provenance,
 )
 from capsule.progress import Progress
+from capsule.report import methods_report as report
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 CODE_SUFFIXES = (".py", ".ipynb", ".sh", ".r", ".R", ".jl", ".m", ".do", ".sql", ".mk", ".pyx")

@@ -27,7 +27,6 @@ from capsule.manifest import read as read_manifest
 from capsule.model import RunLimits, Tolerances
 from capsule.plan import PLAN_FILE, propose
 from capsule.progress import Progress
-from capsule.report import render_report, write_report
 from capsule.report.lineage import (
     TABLE_COLUMNS,
     Lineage,
@@ -37,6 +36,7 @@ from capsule.report.lineage import (
     render_table,
     to_json,
 )
+from capsule.report.methods_report import render_report, write_report
 from capsule.report.verification import verdict_line
 from capsule.verify import VERIFICATION_HTML, VERIFICATION_JSON, VerifyOptions, VerifyResult, verify
 

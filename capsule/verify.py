@@ -44,8 +44,8 @@ from capsule.model import (
     Verification,
 )
 from capsule.progress import Progress
-from capsule.report import DERIVED_FILES
 from capsule.report import verification as verification_report
+from capsule.report.methods_report import DERIVED_FILES
 
 VERIFICATION_JSON = "verification.json"
 VERIFICATION_HTML = "verification.html"
