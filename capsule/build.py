@@ -26,7 +26,6 @@ from capsule import (
     plan,
     provenance,
     render,
-    report,
     runner,
 )
 from capsule.backends import docker
@@ -48,6 +47,7 @@ from capsule.model import (
     Plan,
 )
 from capsule.progress import Progress
+from capsule.report import methods_report as report
 from capsule.scratch import TracedRun, copy_sources, install_runtime, interpreter, traced_run
 from capsule.wording import plural
 

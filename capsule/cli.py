@@ -22,7 +22,12 @@ from capsule import __version__
 from capsule.audit import AuditOptions, AuditResult, audit
 from capsule.build import BuildOptions, BuildSummary, build
 from capsule.errors import EXIT_DIFFERS, EXIT_OK, CapsuleError
-from capsule.lineage import (
+from capsule.manifest import MANIFEST_FILE
+from capsule.manifest import read as read_manifest
+from capsule.model import RunLimits, Tolerances
+from capsule.plan import PLAN_FILE, propose
+from capsule.progress import Progress
+from capsule.report.lineage import (
     TABLE_COLUMNS,
     Lineage,
     all_lineages,
@@ -31,13 +36,8 @@ from capsule.lineage import (
     render_table,
     to_json,
 )
-from capsule.manifest import MANIFEST_FILE
-from capsule.manifest import read as read_manifest
-from capsule.model import RunLimits, Tolerances
-from capsule.plan import PLAN_FILE, propose
-from capsule.progress import Progress
-from capsule.report import render_report, write_report
-from capsule.verification_report import verdict_line
+from capsule.report.methods_report import render_report, write_report
+from capsule.report.verification import verdict_line
 from capsule.verify import VERIFICATION_HTML, VERIFICATION_JSON, VerifyOptions, VerifyResult, verify
 
 EXIT_CODES_HELP = """\

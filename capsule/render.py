@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 
 from capsule.errors import EnvironmentProblem
+from capsule.wording import short_hash
 
 
 def templates_dir() -> Path:
@@ -40,13 +41,14 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(["html.j2", "htm.j2", "xml.j2"]),
+        autoescape=jinja2.select_autoescape(["html.j2", "htm.j2", "xml.j2", "svg.j2"]),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters["shell_quote"] = _shell_quote
     env.filters["shell_argv"] = _shell_argv
+    env.filters["short_hash"] = short_hash
     return env
 
 

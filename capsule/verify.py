@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule import __version__, backends, compare, environment, manifest, verification_report
+from capsule import __version__, backends, compare, environment, manifest
 from capsule.errors import CapsuleError, ManifestError
 from capsule.hashing import sha256_bytes, sha256_file
 from capsule.model import (
@@ -38,7 +38,8 @@ from capsule.model import (
     Verification,
 )
 from capsule.progress import Progress
-from capsule.report import DERIVED_FILES
+from capsule.report import verification as verification_report
+from capsule.report.methods_report import DERIVED_FILES
 
 VERIFICATION_JSON = "verification.json"
 VERIFICATION_HTML = "verification.html"

@@ -70,7 +70,7 @@ def test_console_script_runs(tmp_path: Path) -> None:
 def test_show_prints_lineage_and_suggests_outputs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from test_lineage import sample
+    from report.test_lineage import sample
 
     from capsule import manifest
 

@@ -129,7 +129,7 @@ def test_docker_round_trip_reproduces_every_output(
 
 def test_the_report_shows_every_output_with_its_lineage(example_capsule: BuiltExample) -> None:
     """report.html, written by the build, names each output, the code that wrote it, the pins."""
-    from capsule.methods import methods_text
+    from capsule.report.methods_text import methods_text
 
     capsule = example_capsule.path
     loaded = manifest.read(capsule)

@@ -53,6 +53,10 @@ def test_the_wheel_ships_the_templates_and_renders(tmp_path: Path) -> None:
     wheel = next((tmp_path / "dist").glob("capsule-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "capsule/templates/Dockerfile.j2" in names
+    shipped = {name.removeprefix("capsule/templates/") for name in names}
+    # Partials (_style.css.j2) and the provenance graph's SVG are included by other templates.
+    assert {path.name for path in (REPO / "templates").glob("*.j2")} <= shipped
+    assert "capsule/report/graph_layout.py" in names
     assert "capsule/runtime/sitecustomize.py" in names
     target = tmp_path / "site"
     subprocess.run(

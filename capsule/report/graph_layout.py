@@ -1,6 +1,7 @@
-"""The provenance graph of a capsule drawn as one self-contained SVG: data → steps → outputs.
+"""The provenance graph of a capsule laid out: boxes, curves and legend as numbers, no markup.
 
-Pure functions over a Manifest (no I/O, no JavaScript, no external layout tool). The rules:
+Pure functions over a Manifest (no I/O, no external layout tool); capsule.report.graph draws
+the result through templates/provgraph.svg.j2. The rules:
 
 - Nodes: every file of work/ with role "data", every external path a step read, one node per
   step run (its processes collapsed into it, in run order) and every output. A file is drawn
@@ -11,25 +12,23 @@ Pure functions over a Manifest (no I/O, no JavaScript, no external layout tool).
 - Layout (Sugiyama-style): longest-path columns, data in column 0, steps and outputs
   alternating; long edges pass through invisible waypoints; a few barycenter sweeps order each
   column (the order with the fewest crossings wins); vertical positions are least-squares fits
-  to the neighbours that keep boxes apart. The same manifest always gives the same bytes.
+  to the neighbours that keep boxes apart. The same manifest always gives the same numbers.
 """
 
 from __future__ import annotations
 
-import html
 import itertools
-import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
-from capsule.model import Manifest
+from capsule.model import Manifest, StepRun
+from capsule.report.facts import EXTERNAL_NOTE
 from capsule.runner import NOTEBOOK_RUNNER
 
-NO_PROVENANCE = "no provenance recorded"
-EXTERNAL_NOTE = "read from outside the analysis: the rerun may not have it"
+EXTERNAL_ROLE = "read from " + EXTERNAL_NOTE  # a tooltip line: the role of an external file
 LEGEND: tuple[tuple[str, str], ...] = (
     ("data", "input data"),
     ("external", "external read"),
@@ -40,56 +39,88 @@ LEGEND: tuple[tuple[str, str], ...] = (
 NodeKind = Literal["data", "external", "step", "output", "waypoint"]
 _Where = Literal["start", "middle", "end"]
 
-_FILE_W = 206.0  # box widths, by kind
-_STEP_W = 224.0
-_BOX_H = 40.0
-_PAD = 10.0  # inside a box, left and right of the text
-_NAME_PT = 12.0  # font sizes
-_SUB_PT = 10.0
-_MONO_PT = 9.5  # a step's command
-_COL_GAP = 72.0  # between columns: room for the edges' curves
-_ROW_GAP = 14.0  # between boxes of a column
-_WAY_GAP = 10.0  # next to a waypoint of a long edge
-_MARGIN = 16.0
-_LEGEND_H = 30.0
-_SWEEPS = 6  # barycenter sweeps for the order within columns
-_FITS = 8  # passes of the vertical placement
+FILE_W = 206.0  # box widths, by kind
+STEP_W = 224.0
+BOX_H = 40.0
+PAD = 10.0  # inside a box, left and right of the text
+NAME_PT = 12.0  # font sizes
+SUB_PT = 10.0
+MONO_PT = 9.5  # a step's command
+LEGEND_PT = 11.0
+COL_GAP = 72.0  # between columns: room for the edges' curves
+ROW_GAP = 14.0  # between boxes of a column
+WAY_GAP = 10.0  # next to a waypoint of a long edge
+MARGIN = 16.0
+LEGEND_H = 30.0
+SWEEPS = 6  # barycenter sweeps for the order within columns
+FITS = 8  # passes of the vertical placement
 
-_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
-_MONO = 'ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace'
-_STYLE = f"""
-.cg-graph{{font-family:{_FONT};}}
-.cg-node rect{{stroke-width:1.4;}}
-.cg-data rect{{fill:#eaf1fb;stroke:#3b6fb6;}}
-.cg-external rect{{fill:#fff5e1;stroke:#c2850c;stroke-dasharray:5 3;}}
-.cg-step rect{{fill:#2f3640;stroke:#1e242b;}}
-.cg-output rect{{fill:#e8f5ec;stroke:#2e8b57;}}
-.cg-name{{font-size:{_NAME_PT:g}px;font-weight:600;fill:#1f2933;}}
-.cg-sub{{font-size:{_SUB_PT:g}px;fill:#52606d;}}
-.cg-step .cg-name{{fill:#ffffff;}}
-.cg-step .cg-sub{{fill:#cbd2d9;font-family:{_MONO};font-size:{_MONO_PT:g}px;}}
-.cg-node:hover rect{{stroke-width:2.6;}}
-.cg-edge{{fill:none;stroke-width:1.3;}}
-.cg-read{{stroke:#7b8ba3;}}
-.cg-write{{stroke:#4f9a6a;}}
-.cg-ext{{stroke:#c2850c;stroke-dasharray:4 3;}}
-.cg-back{{stroke-dasharray:2 3;}}
-.cg-legend{{font-size:11px;fill:#52606d;}}
-.cg-empty{{font-size:13px;fill:#52606d;}}
-@media print{{
-.cg-step rect{{fill:#ffffff;stroke:#1f2933;}}
-.cg-step .cg-name{{fill:#1f2933;}}
-.cg-step .cg-sub{{fill:#52606d;}}
-}}
-"""
-_ARROWS = (("read", "#7b8ba3"), ("write", "#4f9a6a"), ("ext", "#c2850c"))
-# XML 1.0 forbids most control characters, even escaped: a path holding one would break parsing.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+# ── what the drawing gets ─────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line of text inside a box, already cut to fit; x, y is the start of its baseline."""
+
+    css: str  # "cg-name" or "cg-sub"
+    x: float
+    y: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Box:
+    """A node as drawn: its rectangle (x, y is the top left), its lines and its tooltip."""
+
+    kind: NodeKind
+    key: str  # the path or step name
+    title: str
+    x: float
+    y: float
+    width: float
+    height: float
+    rx: float  # corner radius
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """An edge as drawn: SVG path commands ("M", "C" or "L") with their coordinates."""
+
+    label: str  # "src->dst"
+    css: str  # "read", "write" or "ext"
+    back: bool  # goes against the columns (a step read a file a later step rewrote)
+    commands: tuple[tuple[str, tuple[float, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Swatch:
+    """One entry of the legend: a small box of a kind at x, y and its text beside it."""
+
+    kind: str
+    text: str
+    x: float
+    y: float
+    text_x: float
+    text_y: float
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The whole drawing: its size, legend, curves (edges) and boxes (nodes), in drawing order."""
+
+    width: float
+    height: float
+    counts: dict[str, int]  # boxes by kind
+    legend: tuple[Swatch, ...]
+    curves: tuple[Curve, ...]
+    boxes: tuple[Box, ...]
 
 
 @dataclass
-class _Node:
-    """A box of the drawing (or a waypoint of a long edge) and, once laid out, where it is."""
+class Node:
+    """A box of the graph (or a waypoint of a long edge) and, once laid out, where it is."""
 
     id: str  # "f:<path>", "s:<step>" or "w:<n>": unique across kinds
     key: str  # the path or step name, as data-id and in data-edge
@@ -105,17 +136,17 @@ class _Node:
     @property
     def width(self) -> float:
         """Width of the box: waypoints are points."""
-        return {"step": _STEP_W, "waypoint": 0.0}.get(self.kind, _FILE_W)
+        return {"step": STEP_W, "waypoint": 0.0}.get(self.kind, FILE_W)
 
     @property
     def height(self) -> float:
         """Height of the box: waypoints are points."""
-        return 0.0 if self.kind == "waypoint" else _BOX_H
+        return 0.0 if self.kind == "waypoint" else BOX_H
 
 
 @dataclass(frozen=True)
-class _Edge:
-    """A drawn edge: from a file to a step or a step to an output, through its waypoints."""
+class Edge:
+    """An edge of the graph: from a file to a step or a step to an output, through waypoints."""
 
     label: str  # "src->dst", as data-edge
     path: tuple[str, ...]  # node ids, source first
@@ -123,112 +154,155 @@ class _Edge:
     back: bool  # goes against the columns (a step read a file a later step rewrote)
 
 
-def graph_svg(manifest: Manifest) -> str:
-    """The provenance graph as a self-contained inline SVG: data → steps → outputs."""
-    nodes, edges = _graph(manifest)
+def layout(manifest: Manifest) -> Layout | None:
+    """The laid-out provenance graph of a manifest; None when it has no step and no output."""
+    nodes, edges = graph(manifest)
     if not any(node.kind in ("step", "output") for node in nodes.values()):
-        return _empty_svg()
+        return None
     layers, edges = _with_waypoints(nodes, edges)
     _order(layers, edges)
     width, height = _place(nodes, layers, edges)
-    return _draw(nodes, edges, width, height)
+    boxes = [n for n in nodes.values() if n.kind != "waypoint"]
+    counts = {kind: sum(1 for n in boxes if n.kind == kind) for kind, _ in LEGEND}
+    ports = _ports(nodes, edges)
+    return Layout(
+        width=width,
+        height=height,
+        counts=counts,
+        legend=_legend(counts),
+        curves=tuple(
+            _curve(nodes, edge, ports[(index, 0)], ports[(index, 1)])
+            for index, edge in enumerate(edges)
+        ),
+        boxes=tuple(_box(node) for node in sorted(boxes, key=lambda n: (n.layer, n.y))),
+    )
 
 
 # ── the graph ─────────────────────────────────────────────────────────────────────────────
 
 
-def _graph(manifest: Manifest) -> tuple[dict[str, _Node], list[_Edge]]:
+@dataclass(frozen=True)
+class _Flow:
+    """Who read and wrote what, collapsed to steps: the graph before it has columns."""
+
+    steps: list[str]  # in run order, once each
+    runs: dict[str, StepRun]
+    data: set[str]
+    external: set[str]
+    outputs: set[str]
+    producers: dict[str, set[str]]  # output path → the steps that wrote it
+    reads: dict[str, set[str]]  # step → the drawn files it read
+
+
+def graph(manifest: Manifest) -> tuple[dict[str, Node], list[Edge]]:
     """The nodes (with their columns) and edges of a manifest, by the module's rules."""
-    provenance = manifest.provenance
-    steps = list(dict.fromkeys(run.name for run in manifest.steps))
+    flow = _flow(manifest)
+    column = _columns(flow)
+    nodes: dict[str, Node] = {}
+    for path in sorted(flow.data | flow.external | flow.outputs):
+        kind: NodeKind = "output" if path in flow.outputs else "data"
+        if path in flow.external and path not in flow.data and path not in flow.outputs:
+            kind = "external"
+        nodes["f:" + path] = _file_node(path, kind, column[path])
+    for name in flow.steps:
+        processes = [
+            a for a in manifest.provenance.activities if a.step == name and a.kind == "process"
+        ]
+        nodes["s:" + name] = _step_node(
+            name, flow.runs[name].argv, len(processes), column["s:" + name]
+        )
+    edges: list[Edge] = []
+    for name in flow.steps:
+        for path in sorted(flow.reads[name]):
+            source = nodes["f:" + path]
+            css = "ext" if source.kind == "external" else "read"
+            edges.append(_edge(source, nodes["s:" + name], css))
+    for name in flow.steps:
+        for path in sorted(p for p in flow.outputs if name in flow.producers[p]):
+            edges.append(_edge(nodes["s:" + name], nodes["f:" + path], "write"))
+    return nodes, edges
+
+
+def _flow(manifest: Manifest) -> _Flow:
+    """The steps, files, producers and reads the graph is drawn from."""
     runs = {run.name: run for run in manifest.steps}
-    step_of = {activity.id: activity.step for activity in provenance.activities}
-
-    def step(activity: str) -> str:
-        return step_of.get(activity, activity.split("/")[0])
-
+    step = _step_namer(manifest)
     outputs = {entry.path for entry in manifest.outputs}
     data = {f.path for f in manifest.files if f.role == "data" and f.path not in outputs}
     producers: dict[str, set[str]] = {path: set() for path in outputs}
-    for generation in provenance.generated:
+    for generation in manifest.provenance.generated:
         if generation.entity in outputs and step(generation.activity) in runs:
             producers[generation.entity].add(step(generation.activity))
     for entry in manifest.outputs:
         if entry.step in runs:
             producers[entry.path].add(entry.step)
-    external: set[str] = set()
-    reads: dict[str, set[str]] = {name: set() for name in steps}
-    for usage in provenance.used:
+    flow = _Flow(
+        steps=list(dict.fromkeys(run.name for run in manifest.steps)),
+        runs=runs,
+        data=data,
+        external=set(),
+        outputs=outputs,
+        producers=producers,
+        reads={run.name: set() for run in manifest.steps},
+    )
+    for usage in manifest.provenance.used:
         reader, path = step(usage.activity), usage.entity
         if reader not in runs:
             continue
         if usage.external:
-            external.add(path)
+            flow.external.add(path)
         elif not (path in data or (path in outputs and reader not in producers[path])):
             continue  # code, other files, files the capsule lacks, a step's own writes
-        reads[reader].add(path)
+        flow.reads[reader].add(path)
+    return flow
 
+
+def _step_namer(manifest: Manifest) -> Callable[[str], str]:
+    """The step of an activity id (its first part when the activity is unknown)."""
+    step_of = {activity.id: activity.step for activity in manifest.provenance.activities}
+    return lambda activity: step_of.get(activity, activity.split("/")[0])
+
+
+def _columns(flow: _Flow) -> dict[str, int]:
+    """Each file path's and "s:<step>"'s column, numbered without gaps from 0."""
     # Longest-path columns, steps in run order: a step sits right of everything it read that
     # was already written; its outputs right of the last step that wrote them.
-    column: dict[str, int] = dict.fromkeys(sorted(data | external), 0)
-    for name in steps:
-        column["s:" + name] = 1 + max((column.get(p, -1) for p in reads[name]), default=0)
-        for path in sorted(outputs):
-            if name in producers[path]:
+    column: dict[str, int] = dict.fromkeys(sorted(flow.data | flow.external), 0)
+    for name in flow.steps:
+        column["s:" + name] = 1 + max((column.get(p, -1) for p in flow.reads[name]), default=0)
+        for path in sorted(flow.outputs):
+            if name in flow.producers[path]:
                 column[path] = max(column.get(path, 0), column["s:" + name] + 1)
-    for path in outputs:
+    for path in flow.outputs:
         column.setdefault(path, 2)  # no step of the capsule wrote it
-    used = sorted(set(column.values()))
-    compact = {layer: index for index, layer in enumerate(used)}
-
-    nodes: dict[str, _Node] = {}
-    for path in sorted(data | external | outputs):
-        kind: NodeKind = "output" if path in outputs else "data"
-        if path in external and path not in data and path not in outputs:
-            kind = "external"
-        nodes["f:" + path] = _file_node(path, kind, compact[column[path]])
-    for name in steps:
-        processes = [a for a in provenance.activities if a.step == name and a.kind == "process"]
-        nodes["s:" + name] = _step_node(
-            name, runs[name].argv, len(processes), compact[column["s:" + name]]
-        )
-
-    edges: list[_Edge] = []
-    for name in steps:
-        for path in sorted(reads[name]):
-            source = nodes["f:" + path]
-            css = "ext" if source.kind == "external" else "read"
-            edges.append(_edge(source, nodes["s:" + name], css))
-    for name in steps:
-        for path in sorted(p for p in outputs if name in producers[p]):
-            edges.append(_edge(nodes["s:" + name], nodes["f:" + path], "write"))
-    return nodes, edges
+    compact = {layer: index for index, layer in enumerate(sorted(set(column.values())))}
+    return {key: compact[layer] for key, layer in column.items()}
 
 
-def _edge(source: _Node, target: _Node, css: str) -> _Edge:
+def _edge(source: Node, target: Node, css: str) -> Edge:
     """A direct edge between two nodes; back when it does not go to a later column."""
-    return _Edge(
+    return Edge(
         f"{source.key}->{target.key}", (source.id, target.id), css, source.layer >= target.layer
     )
 
 
-def _file_node(path: str, kind: NodeKind, layer: int) -> _Node:
+def _file_node(path: str, kind: NodeKind, layer: int) -> Node:
     """A box for a file: its name, its folder below."""
     pure = PurePosixPath(path)
     folder = str(pure.parent) if str(pure.parent) != "." else ""
-    role = {"data": "input data", "external": EXTERNAL_NOTE, "output": "output"}[kind]
-    return _Node(
+    role = {"data": "input data", "external": EXTERNAL_ROLE, "output": "output"}[kind]
+    return Node(
         "f:" + path, path, kind, layer, title=f"{path}\n{role}", name=pure.name or path, sub=folder
     )
 
 
-def _step_node(name: str, argv: tuple[str, ...], processes: int, layer: int) -> _Node:
+def _step_node(name: str, argv: tuple[str, ...], processes: int, layer: int) -> Node:
     """A box for a step: its name, its command below."""
     command = shlex.join(argv)
     title = f"step {name}\n{command}"
     if processes > 1:
         title += f"\n{processes} processes traced"
-    return _Node("s:" + name, name, "step", layer, title=title, name=name, sub=_short(argv))
+    return Node("s:" + name, name, "step", layer, title=title, name=name, sub=_short(argv))
 
 
 def _short(argv: tuple[str, ...]) -> str:
@@ -239,8 +313,8 @@ def _short(argv: tuple[str, ...]) -> str:
 
 
 def _with_waypoints(
-    nodes: dict[str, _Node], edges: list[_Edge]
-) -> tuple[list[list[str]], list[_Edge]]:
+    nodes: dict[str, Node], edges: list[Edge]
+) -> tuple[list[list[str]], list[Edge]]:
     """The columns' initial orders, and the edges with a waypoint in each column they cross."""
     count = max(node.layer for node in nodes.values()) + 1
     layers: list[list[str]] = [[] for _ in range(count)]
@@ -251,7 +325,7 @@ def _with_waypoints(
     for node in nodes.values():  # in run order
         if node.kind == "step":
             layers[node.layer].append(node.id)
-    routed: list[_Edge] = []
+    routed: list[Edge] = []
     for edge in edges:
         source, target = nodes[edge.path[0]], nodes[edge.path[-1]]
         if edge.back:
@@ -259,18 +333,18 @@ def _with_waypoints(
             continue
         path = [source.id]
         for layer in range(source.layer + 1, target.layer):
-            waypoint = _Node(f"w:{len(nodes)}", "", "waypoint", layer)
+            waypoint = Node(f"w:{len(nodes)}", "", "waypoint", layer)
             nodes[waypoint.id] = waypoint
             layers[layer].append(waypoint.id)
             path.append(waypoint.id)
-        routed.append(_Edge(edge.label, (*path, target.id), edge.css, back=False))
+        routed.append(Edge(edge.label, (*path, target.id), edge.css, back=False))
     return layers, routed
 
 
 # ── order within columns ──────────────────────────────────────────────────────────────────
 
 
-def _order(layers: list[list[str]], edges: list[_Edge]) -> None:
+def _order(layers: list[list[str]], edges: list[Edge]) -> None:
     """Reorder the columns in place by barycenter sweeps; the order with fewest crossings wins."""
     pred: dict[str, list[str]] = {}
     succ: dict[str, list[str]] = {}
@@ -279,7 +353,7 @@ def _order(layers: list[list[str]], edges: list[_Edge]) -> None:
         pred.setdefault(b, []).append(a)
     best = [list(layer) for layer in layers]
     fewest = _crossings(layers, succ)
-    for sweep in range(_SWEEPS):
+    for sweep in range(SWEEPS):
         down = sweep % 2 == 0
         indices = range(1, len(layers)) if down else range(len(layers) - 2, -1, -1)
         for index in indices:
@@ -305,7 +379,7 @@ def _by_barycenter(layer: list[str], near: list[str], links: dict[str, list[str]
     return [node for _, node in sorted(enumerate(layer), key=key)]
 
 
-def _segments(edges: Iterable[_Edge]) -> list[tuple[str, str]]:
+def _segments(edges: Iterable[Edge]) -> list[tuple[str, str]]:
     """The pieces of forward edges between neighbouring columns."""
     return [
         (edge.path[i], edge.path[i + 1])
@@ -330,23 +404,23 @@ def _crossings(layers: list[list[str]], succ: dict[str, list[str]]) -> int:
 
 
 def _place(
-    nodes: dict[str, _Node], layers: list[list[str]], edges: list[_Edge]
+    nodes: dict[str, Node], layers: list[list[str]], edges: list[Edge]
 ) -> tuple[float, float]:
     """Set every node's x and centre y; the drawing's width and height."""
-    x = _MARGIN
+    x = MARGIN
     for layer in layers:
         width = max(nodes[n].width for n in layer)
         for n in layer:
             nodes[n].x = x + (width - nodes[n].width) / 2 if nodes[n].width else x
             nodes[n].span = width
-        x += width + _COL_GAP
+        x += width + COL_GAP
     neighbours: dict[str, list[str]] = {}
     for a, b in _segments(edges):
         neighbours.setdefault(a, []).append(b)
         neighbours.setdefault(b, []).append(a)
     for layer in layers:
         _fit(nodes, layer, [nodes[n].y for n in layer], neighbours)  # stacked from 0
-    for rounds in range(_FITS):
+    for rounds in range(FITS):
         sweep = layers if rounds % 2 == 0 else layers[::-1]
         for layer in sweep:
             wanted = []
@@ -356,19 +430,19 @@ def _place(
             _fit(nodes, layer, wanted, neighbours)
     top = min(nodes[n].y - nodes[n].height / 2 for layer in layers for n in layer)
     bottom = max(nodes[n].y + nodes[n].height / 2 for layer in layers for n in layer)
-    shift = _MARGIN + _LEGEND_H - top
+    shift = MARGIN + LEGEND_H - top
     for node in nodes.values():
         node.y = round(node.y + shift, 1)
-    return x - _COL_GAP + _MARGIN, bottom - top + 2 * _MARGIN + _LEGEND_H
+    return x - COL_GAP + MARGIN, bottom - top + 2 * MARGIN + LEGEND_H
 
 
 def _fit(
-    nodes: dict[str, _Node], layer: list[str], wanted: list[float], weights: dict[str, list[str]]
+    nodes: dict[str, Node], layer: list[str], wanted: list[float], weights: dict[str, list[str]]
 ) -> None:
     """Centres closest (least squares) to the wanted ones that keep the column's boxes apart."""
     offsets = [0.0]
     for a, b in itertools.pairwise(layer):
-        gap = _ROW_GAP if "waypoint" not in (nodes[a].kind, nodes[b].kind) else _WAY_GAP
+        gap = ROW_GAP if "waypoint" not in (nodes[a].kind, nodes[b].kind) else WAY_GAP
         offsets.append(offsets[-1] + (nodes[a].height + nodes[b].height) / 2 + gap)
     # Pool adjacent violators on wanted - offset: a non-decreasing fit keeps every gap.
     blocks: list[tuple[float, float, int]] = []  # mean, weight, size
@@ -385,79 +459,22 @@ def _fit(
             index += 1
 
 
-# ── drawing ───────────────────────────────────────────────────────────────────────────────
+# ── shapes ────────────────────────────────────────────────────────────────────────────────
 
 
-def _draw(nodes: dict[str, _Node], edges: list[_Edge], width: float, height: float) -> str:
-    """The SVG text of a laid-out graph."""
-    boxes = [n for n in nodes.values() if n.kind != "waypoint"]
-    counts = {kind: sum(1 for n in boxes if n.kind == kind) for kind, _ in LEGEND}
-    label = (
-        f"Provenance graph: {counts['data'] + counts['external']} input files, "
-        f"{counts['step']} steps, {counts['output']} outputs"
-    )
-    out = [_open_svg(width, height, label)]
-    out.append("<defs>")
-    for css, colour in _ARROWS:
-        out.append(
-            f'<marker id="cg-arrow-{css}" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="8" '
-            f'markerHeight="8" markerUnits="userSpaceOnUse" orient="auto">'
-            f'<path d="M0,0L8,4L0,8z" fill="{colour}"/></marker>'
-        )
-    out.append("</defs>")
-    out.extend(_legend(counts))
-    ports = _ports(nodes, edges)
-    out.append('<g class="cg-edges">')
-    for index, edge in enumerate(edges):
-        out.append(_edge_svg(nodes, edge, ports[(index, 0)], ports[(index, 1)]))
-    out.append("</g>")
-    out.append('<g class="cg-nodes">')
-    for node in sorted(boxes, key=lambda n: (n.layer, n.y)):
-        out.append(_node_svg(node))
-    out.append("</g>")
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
-
-
-def _open_svg(width: float, height: float, label: str) -> str:
-    """The opening tag and style of the SVG: it scales to its container, never above 1:1."""
-    w, h = _num(width), _num(height)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="cg-graph" viewBox="0 0 {w} {h}" '
-        f'width="100%" style="max-width:{w}px;height:auto" role="img" '
-        f'aria-label="{_esc(label)}">\n<style>{_STYLE}</style>'
-    )
-
-
-def _empty_svg() -> str:
-    """A small SVG that says there is no graph to draw."""
-    return (
-        _open_svg(320, 60, NO_PROVENANCE)
-        + '\n<rect x="0.5" y="0.5" width="319" height="59" rx="6" fill="#f8f9fa" '
-        'stroke="#c4cdd5" stroke-dasharray="4 3"/>\n'
-        f'<text class="cg-empty" x="160" y="34" text-anchor="middle">{NO_PROVENANCE}</text>\n'
-        "</svg>\n"
-    )
-
-
-def _legend(counts: dict[str, int]) -> list[str]:
+def _legend(counts: dict[str, int]) -> tuple[Swatch, ...]:
     """A row of swatches naming the kinds of boxes the graph has."""
-    out = ['<g class="cg-legend">']
-    x = _MARGIN
+    swatches = []
+    x = MARGIN
     for kind, text in LEGEND:
         if not counts[kind]:
             continue
-        out.append(
-            f'<g class="cg-{kind}"><rect x="{_num(x)}" y="{_num(_MARGIN)}" width="14" '
-            f'height="10" rx="2"/></g>'
-            f'<text x="{_num(x + 20)}" y="{_num(_MARGIN + 9)}">{_esc(text)}</text>'
-        )
-        x += 20 + _text_width(text, 11) + 18
-    out.append("</g>")
-    return out
+        swatches.append(Swatch(kind, text, x, MARGIN, x + 20, MARGIN + 9))
+        x += 20 + text_width(text, LEGEND_PT) + 18
+    return tuple(swatches)
 
 
-def _ports(nodes: dict[str, _Node], edges: list[_Edge]) -> dict[tuple[int, int], float]:
+def _ports(nodes: dict[str, Node], edges: list[Edge]) -> dict[tuple[int, int], float]:
     """The y where each edge leaves (edge index, 0) and enters (edge index, 1) its boxes.
 
     A box's edges spread along its side, sorted by where they come from or go to, so that
@@ -478,56 +495,50 @@ def _ports(nodes: dict[str, _Node], edges: list[_Edge]) -> dict[tuple[int, int],
     return ports
 
 
-def _edge_svg(nodes: dict[str, _Node], edge: _Edge, start: float, end: float) -> str:
+def _curve(nodes: dict[str, Node], edge: Edge, start: float, end: float) -> Curve:
     """One edge as cubic Bézier curves between columns, straight through its waypoints."""
     source, target = nodes[edge.path[0]], nodes[edge.path[-1]]
     points = [(source.x + source.width, start)]
     for waypoint in (nodes[n] for n in edge.path[1:-1]):
         points += [(waypoint.x, waypoint.y), (waypoint.x + waypoint.span, waypoint.y)]
     points.append((target.x, end))
-    d = f"M{_num(points[0][0])},{_num(points[0][1])}"
+    commands: list[tuple[str, tuple[float, ...]]] = [("M", points[0])]
     for index, ((ax, ay), (bx, by)) in enumerate(itertools.pairwise(points)):
         if index % 2:  # across a column, through its waypoint
-            d += f"L{_num(bx)},{_num(by)}"
+            commands.append(("L", (bx, by)))
             continue
-        bend = max((bx - ax) / 2, _COL_GAP * 0.75)  # a back edge loops out and in again
-        d += f"C{_num(ax + bend)},{_num(ay)} {_num(bx - bend)},{_num(by)} {_num(bx)},{_num(by)}"
-    css = f"cg-edge cg-{edge.css}" + (" cg-back" if edge.back else "")
-    return (
-        f'<path class="{css}" data-edge="{_esc(edge.label)}" d="{d}" '
-        f'marker-end="url(#cg-arrow-{edge.css})"><title>{_esc(edge.label.replace("->", " → "))}'
-        "</title></path>"
-    )
+        bend = max((bx - ax) / 2, COL_GAP * 0.75)  # a back edge loops out and in again
+        commands.append(("C", (ax + bend, ay, bx - bend, by, bx, by)))
+    return Curve(edge.label, edge.css, edge.back, tuple(commands))
 
 
-def _node_svg(node: _Node) -> str:
-    """One box, its two lines of text and its tooltip."""
-    inner = node.width - 2 * _PAD
+def _box(node: Node) -> Box:
+    """A node's rectangle and its one or two lines of text, cut to fit."""
+    inner = node.width - 2 * PAD
     left, top = node.x, node.y - node.height / 2
-    name_where: _Where = "end" if node.kind == "step" else "middle"
-    name = _fit_text(node.name, inner, _NAME_PT, name_where, bold=True)
-    sub_where: _Where = "end" if node.kind == "step" else "start"
-    mono = node.kind == "step"
-    sub = _fit_text(node.sub, inner, _MONO_PT if mono else _SUB_PT, sub_where, mono=mono)
-    rx = 6 if node.kind == "step" else 4
-    parts = [
-        f'<g class="cg-node cg-{node.kind}" data-node="{node.kind}" data-id="{_esc(node.key)}">',
-        f"<title>{_esc(node.title)}</title>",
-        f'<rect x="{_num(left)}" y="{_num(top)}" width="{_num(node.width)}" '
-        f'height="{_num(node.height)}" rx="{rx}"/>',
-    ]
+    step = node.kind == "step"
+    name = fit_text(node.name, inner, NAME_PT, "end" if step else "middle", bold=True)
+    sub_pt = MONO_PT if step else SUB_PT
+    sub = fit_text(node.sub, inner, sub_pt, "end" if step else "start", mono=step)
+    lines: tuple[Line, ...]
     if sub:
-        parts.append(_text("cg-name", left + _PAD, top + 17, name))
-        parts.append(_text("cg-sub", left + _PAD, top + 31, sub))
+        lines = (
+            Line("cg-name", left + PAD, top + 17, name),
+            Line("cg-sub", left + PAD, top + 31, sub),
+        )
     else:
-        parts.append(_text("cg-name", left + _PAD, node.y + 4, name))
-    parts.append("</g>")
-    return "".join(parts)
-
-
-def _text(css: str, x: float, y: float, text: str) -> str:
-    """A line of text, escaped."""
-    return f'<text class="{css}" x="{_num(x)}" y="{_num(y)}">{_esc(text)}</text>'
+        lines = (Line("cg-name", left + PAD, node.y + 4, name),)
+    return Box(
+        kind=node.kind,
+        key=node.key,
+        title=node.title,
+        x=left,
+        y=top,
+        width=node.width,
+        height=node.height,
+        rx=6 if step else 4,
+        lines=lines,
+    )
 
 
 # ── text ──────────────────────────────────────────────────────────────────────────────────
@@ -539,7 +550,7 @@ _SMALL = frozenset('frt()[]{}-/\\ "')
 _WIDE = frozenset("mwMW@%")
 
 
-def _text_width(text: str, size: float, bold: bool = False, mono: bool = False) -> float:
+def text_width(text: str, size: float, bold: bool = False, mono: bool = False) -> float:
     """The estimated width of a line of text, in pixels, erring on the wide side."""
     if mono:
         return len(text) * 0.6 * size
@@ -558,11 +569,11 @@ def _text_width(text: str, size: float, bold: bool = False, mono: bool = False) 
     return ems * size * (1.1 if bold else 1.0)
 
 
-def _fit_text(
-    text: str, width: float, size: float, where: _Where, bold: bool = False, mono: bool = False
+def fit_text(
+    text: str, width: float, size: float, where: _Where, mono: bool = False, bold: bool = False
 ) -> str:
     """The text, cut with "…" at its start, middle or end until it fits the width."""
-    if _text_width(text, size, bold, mono) <= width:
+    if text_width(text, size, bold, mono) <= width:
         return text
     for keep in range(len(text) - 1, 0, -1):
         if where == "end":
@@ -574,17 +585,6 @@ def _fit_text(
             cut = (
                 text[: keep - tail] + "…" + text[len(text) - tail :] if tail else text[:keep] + "…"
             )
-        if _text_width(cut, size, bold, mono) <= width:
+        if text_width(cut, size, bold, mono) <= width:
             return cut
     return "…"
-
-
-def _esc(text: str) -> str:
-    """Text safe in XML content and in a double- or single-quoted attribute."""
-    return html.escape(_NOT_XML.sub("\ufffd", text), quote=True)
-
-
-def _num(value: float) -> str:
-    """A coordinate with one decimal at most: short, and the same on every machine."""
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text

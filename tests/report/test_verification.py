@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from capsule import verification_report
 from capsule.errors import CapsuleError
 from capsule.model import (
     VERIFICATION_FORMAT,
@@ -21,6 +20,8 @@ from capsule.model import (
     Tolerances,
     Verification,
 )
+from capsule.report import verification as verification_report
+from capsule.report.facts import duration_text
 
 from conftest import REPO, run_chromium
 
@@ -265,7 +266,7 @@ def test_the_accept_tier_that_would_pass_is_suggested() -> None:
     [(0.04, "0.0 s"), (41.7, "41.7 s"), (152.3, "2 min 32 s"), (3725, "1 h 02 min")],
 )
 def test_durations_read_well(seconds: float, text: str) -> None:
-    assert verification_report.duration_text(seconds) == text
+    assert duration_text(seconds) == text
 
 
 # ── the page ──────────────────────────────────────────────────────────────────────────────

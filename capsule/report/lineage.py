@@ -39,6 +39,8 @@ from capsule.model import (
     OutputEntry,
     Usage,
 )
+from capsule.report.facts import EXTERNAL_NOTE, MISSING_NOTE
+from capsule.wording import short_hash
 
 LINEAGE_FORMAT = 1  # of the JSON that `capsule show --json` prints
 
@@ -46,15 +48,12 @@ NOT_AN_OUTPUT = "{output} is not an output of capsule {name}"
 DID_YOU_MEAN = "did you mean {candidates}?"
 LIST_OUTPUTS = "its outputs are listed by: capsule show CAPSULE"
 NO_OUTPUTS = "this capsule records no outputs"
-EXTERNAL_NOTE = "outside the analysis: the rerun may not have it"
-MISSING_NOTE = "not in the capsule: the rerun will not have it"
 SNAPSHOT_SITE = "(not traced: written in step {step} by a non-Python program or a C library)"
 UNRECORDED_SITE = "(not recorded: this capsule has no provenance for step {step})"
 NO_FRAME_SITE = "(traced in {process}, but no line of the analysis' own code was on the stack)"
 
 TABLE_COLUMNS = ("output", "step", "written at", "sources")
 
-_SHORT = 12  # hex digits of a checksum shown to people
 _LABEL = 10  # width of the labels of render_one
 
 
@@ -103,7 +102,7 @@ def all_lineages(manifest: Manifest) -> tuple[Lineage, ...]:
 
 def render_one(item: Lineage) -> str:
     """The lineage of one output as plain text for a terminal, ending with a newline."""
-    lines = [f"{item.path}  (sha256 {item.sha256[:_SHORT]})"]
+    lines = [f"{item.path}  (sha256 {short_hash(item.sha256)})"]
     made_by = f"step {item.step}"
     if item.command:
         made_by += f": {shlex.join(item.command)}"
@@ -359,7 +358,7 @@ def _input_text(ref: InputRef) -> str:
     if ref.external:
         return f"{ref.path} ({EXTERNAL_NOTE})"
     if ref.sha256:
-        text = f"{ref.path} (sha256 {ref.sha256[:_SHORT]})"
+        text = f"{ref.path} (sha256 {short_hash(ref.sha256)})"
     elif ref.made_by:
         text = f"{ref.path} (a version since overwritten)"
     else:

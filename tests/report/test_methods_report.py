@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from capsule import manifest, methods, report, verify
+from capsule import manifest, verify
 from capsule.build import BuildOptions, build
 from capsule.hashing import sha256_bytes
+from capsule.report import methods_report as report
+from capsule.report import methods_text as methods
 
 from conftest import REPO, MakeProject, run_chromium
 

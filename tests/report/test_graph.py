@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from test_lineage import sample
 
 from capsule.model import (
     Activity,
@@ -18,7 +17,8 @@ from capsule.model import (
     Provenance,
     Usage,
 )
-from capsule.provgraph import NO_PROVENANCE, graph_svg
+from capsule.report.graph import NO_PROVENANCE, graph_svg
+from report.test_lineage import sample
 
 from conftest import run_chromium
 
@@ -125,7 +125,13 @@ def test_hostile_path_is_escaped_everywhere() -> None:
 def test_control_characters_do_not_break_the_xml() -> None:
     base = sample()
     files = (*base.files, FileEntry(path="data/a\x01b.csv", sha256="h" * 64, size=1, role="data"))
-    parse(graph_svg(dataclasses.replace(base, files=files)))
+    root = parse(graph_svg(dataclasses.replace(base, files=files)))
+    # The node is drawn, the character XML forbids shown as U+FFFD wherever the path is.
+    assert "data/a\ufffdb.csv" in nodes(root, "data")
+    group = next(g for g in root.iter(SVG + "g") if g.get("data-id") == "data/a\ufffdb.csv")
+    assert [t.text for t in group.iter(SVG + "text")] == ["a\ufffdb.csv", "data"]
+    title = group.find(SVG + "title")
+    assert title is not None and title.text == "data/a\ufffdb.csv\ninput data"
 
 
 def test_long_labels_are_cut_with_the_full_path_in_the_tooltip() -> None:
@@ -237,3 +243,17 @@ def test_big_graph_steps_follow_their_inputs() -> None:
     }
     assert x["00_step"] < x["out/00_0.csv"] < x["01_step"] < x["out/01_0.csv"] < x["02_step"]
     assert x["03_step"] > x["out/00_1.csv"]
+
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "provgraph-sample.svg"
+REGENERATE = (
+    'python -c \'import sys; sys.path[:0] = ["tests"]; '
+    "from report.test_lineage import sample; from capsule.report.graph import graph_svg; "
+    f'open("{SNAPSHOT.relative_to(Path(__file__).parents[2])}", "w").write(graph_svg(sample()))\''
+)
+
+
+def test_sample_graph_matches_its_snapshot() -> None:
+    """The drawing of the sample, byte for byte: a change to layout or template shows here."""
+    expected = SNAPSHOT.read_text(encoding="utf-8")
+    assert graph_svg(sample()) == expected, f"if the change is wanted, regenerate: {REGENERATE}"

@@ -8,12 +8,9 @@ Verification always renders to the same bytes.
 
 from __future__ import annotations
 
-import base64
-import struct
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from capsule import render
@@ -21,25 +18,27 @@ from capsule.fileio import write_text_atomic
 from capsule.model import (
     STATUS_ORDER,
     CheckStatus,
-    Environment,
     OutputCheck,
     RerunRecord,
     Tolerances,
     Verification,
 )
+from capsule.report.facts import (
+    MAX_EMBED_BYTES,
+    STATUS_LABELS,
+    Fact,
+    Image,
+    data_uri,
+    duration_text,
+    host_facts,
+    png_size,
+    time_text,
+)
+from capsule.wording import plural, short_hash, size_text
 
 HTML_NAME = "verification.html"
 TEMPLATE = "verification.html.j2"
 
-# Problems first: the order in which the page lists outputs, and the order of the summary.
-STATUS_LABELS: dict[CheckStatus, str] = {
-    "differs": "differs",
-    "missing": "missing",
-    "unexpected": "unexpected",
-    "within-tolerance": "within tolerance",
-    "metadata-only": "metadata only",
-    "identical": "identical",
-}
 STATUS_HELP: dict[CheckStatus, str] = {
     "differs": "the rerun wrote different content",
     "missing": "in expected/, but the rerun did not write it",
@@ -59,19 +58,7 @@ LOCAL_WARNING = (
 )
 DOCKER_NOTE = "Rebuilt from the capsule's vendored wheels and run in a Docker container."
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-MAX_EMBED_BYTES = 16 * 1024 * 1024  # a difference image larger than this is named, not embedded
 REASON_LIMIT = 160  # characters of a comparator's reason quoted in the verdict line
-
-
-@dataclass(frozen=True)
-class _Image:
-    """A difference image ready to embed: its name, data: URI and pixel size."""
-
-    name: str
-    uri: str
-    width: int
-    height: int
 
 
 @dataclass(frozen=True)
@@ -81,18 +68,8 @@ class _Row:
     check: OutputCheck
     label: str
     help: str
-    images: tuple[_Image, ...]
+    images: tuple[Image, ...]
     notes: tuple[str, ...]  # artifacts that could not be embedded, and why
-
-
-@dataclass(frozen=True)
-class _Fact:
-    """One labelled value of a facts list; title is the full value shown on hover."""
-
-    label: str
-    value: str
-    title: str = ""
-    mono: bool = False
 
 
 def write_html(verification: Verification, report_dir: Path) -> Path:
@@ -117,14 +94,14 @@ def render_html(verification: Verification, report_dir: Path) -> str:
         verdict_head=head,
         verdict_rest=rest[:1].upper() + rest[1:],
         show_images=any(row.images or row.notes for row in rows),
-        short_id=verification.capsule_id[:12],
+        short_id=short_hash(verification.capsule_id),
         rows=rows,
         summary=[(status, STATUS_LABELS[status], counts[status]) for status in STATUS_ORDER],
         status_help=[(STATUS_LABELS[s], s, STATUS_HELP[s]) for s in STATUS_ORDER],
         accept_hint=accept_hint(verification),
         backend_note=LOCAL_WARNING if verification.backend == "local" else DOCKER_NOTE,
         run_facts=_run_facts(verification),
-        host_facts=_host_facts(verification.host),
+        host_facts=host_facts(verification.host),
         failure=_failure_text(verification.rerun) if _rerun_failed(verification.rerun) else "",
         rerun_flags=_rerun_flags(verification.rerun),
     )
@@ -180,30 +157,8 @@ def tolerances_text(tolerances: Tolerances) -> str:
     """'none (exact)' or 'rtol 1e-06 · atol 0 · 12 pixels'."""
     if tolerances.rtol == 0 and tolerances.atol == 0 and tolerances.pixels == 0:
         return "none (exact comparison)"
-    pixels = f"{tolerances.pixels:,} pixel{'' if tolerances.pixels == 1 else 's'}"
+    pixels = plural(tolerances.pixels, "pixel")
     return f"rtol {tolerances.rtol:g} · atol {tolerances.atol:g} · {pixels}"
-
-
-def duration_text(seconds: float) -> str:
-    """'0.4 s', '12.3 s', '3 min 12 s', '1 h 02 min'."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
-
-
-def time_text(stamp: str) -> str:
-    """'2025-03-01 12:34:56 UTC' from an ISO 8601 time; the text itself if it is not one."""
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _not_reproduced(verification: Verification, expected: int) -> str:
@@ -229,7 +184,7 @@ def _not_reproduced(verification: Verification, expected: int) -> str:
     else:
         said = f"all {expected:,} expected outputs match"
     if unexpected:
-        extra = f"{unexpected:,} unexpected output{'' if unexpected == 1 else 's'} appeared"
+        extra = f"{plural(unexpected, 'unexpected output')} appeared"
         said = f"{said}, but {extra}" if not (differ or missing) else f"{said}; {extra}"
     first = problems[0]
     reason = (
@@ -276,51 +231,43 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _run_facts(verification: Verification) -> list[_Fact]:
+def _run_facts(verification: Verification) -> list[Fact]:
     """Backend, image, tier, tolerances, times: how this verification ran."""
     docker = verification.backend == "docker"
     facts = [
-        _Fact("Backend", "Docker container" if docker else "local virtual environment (host)"),
-        _Fact("Base image" if docker else "Interpreter", verification.image, mono=True),
+        Fact("Backend", "Docker container" if docker else "local virtual environment (host)"),
+        Fact("Base image" if docker else "Interpreter", verification.image, mono=True),
     ]
     if verification.image_id:
-        short = verification.image_id.removeprefix("sha256:")[:12]
-        facts.append(_Fact("Image id", short, title=verification.image_id, mono=True))
+        facts.append(
+            Fact(
+                "Image id",
+                short_hash(verification.image_id),
+                title=verification.image_id,
+                mono=True,
+            )
+        )
     facts += [
-        _Fact("Accepted", ACCEPT_TEXT[verification.accept]),
-        _Fact("Tolerances", tolerances_text(verification.tolerances)),
-        _Fact("Started", time_text(verification.started_at), title=verification.started_at),
-        _Fact("Finished", time_text(verification.finished_at), title=verification.finished_at),
-        _Fact("Build", duration_text(verification.rerun.build_s)),
-        _Fact("Run", duration_text(verification.rerun.run_s)),
-        _Fact(
+        Fact("Accepted", ACCEPT_TEXT[verification.accept]),
+        Fact("Tolerances", tolerances_text(verification.tolerances)),
+        Fact("Started", time_text(verification.started_at), title=verification.started_at),
+        Fact("Finished", time_text(verification.finished_at), title=verification.finished_at),
+        Fact("Build", duration_text(verification.rerun.build_s)),
+        Fact("Run", duration_text(verification.rerun.run_s)),
+        Fact(
             "capsule", f"{verification.capsule_version}, verification format {verification.format}"
         ),
     ]
     return facts
 
 
-def _host_facts(host: Environment) -> list[_Fact]:
-    """OS, CPU, cores, memory and Python of the machine that ran the verification."""
-    cores = f"{host.cpu_cores_logical} logical"
-    if host.cpu_cores_physical:
-        cores += f", {host.cpu_cores_physical} physical"
-    return [
-        _Fact("OS", host.os_release or host.os, title=host.os),
-        _Fact("CPU", f"{host.cpu_model or 'unknown'} ({host.architecture})"),
-        _Fact("Cores", cores),
-        _Fact("Memory", f"{host.memory_bytes / 1024**3:.1f} GiB"),
-        _Fact("Python", f"{host.python_implementation} {host.python_version}"),
-    ]
-
-
 def _row(check: OutputCheck, report_dir: Path) -> _Row:
     """The page's view of one output, with its PNG artifacts read and encoded."""
-    images: list[_Image] = []
+    images: list[Image] = []
     notes: list[str] = []
     for artifact in check.artifacts:
         embedded = _embed(artifact, report_dir)
-        if isinstance(embedded, _Image):
+        if isinstance(embedded, Image):
             images.append(embedded)
         else:
             notes.append(embedded)
@@ -333,7 +280,7 @@ def _row(check: OutputCheck, report_dir: Path) -> _Row:
     )
 
 
-def _embed(artifact: str, report_dir: Path) -> _Image | str:
+def _embed(artifact: str, report_dir: Path) -> Image | str:
     """A PNG artifact as a data: URI, or a note saying why it is not embedded."""
     relative = PurePosixPath(artifact)
     if relative.is_absolute() or ".." in relative.parts:
@@ -342,12 +289,11 @@ def _embed(artifact: str, report_dir: Path) -> _Image | str:
     try:
         size = file.stat().st_size
         if size > MAX_EMBED_BYTES:
-            return f"{artifact}: not embedded ({size:,} bytes; see the file beside this page)"
+            return f"{artifact}: not embedded ({size_text(size)}; see the file beside this page)"
         data = file.read_bytes()
     except OSError as exc:
         return f"{artifact}: not found beside this page ({exc.strerror or exc})"
-    if not data.startswith(PNG_SIGNATURE) or len(data) < 24 or data[12:16] != b"IHDR":
+    pixels = png_size(data)
+    if pixels is None:
         return f"{artifact}: not embedded (not a PNG image)"
-    width, height = struct.unpack(">II", data[16:24])
-    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    return _Image(name=relative.name, uri=uri, width=width, height=height)
+    return Image(data_uri("image/png", data), *pixels, name=relative.name)

@@ -8,20 +8,6 @@ import json
 import pytest
 
 from capsule.errors import EXIT_BAD_INPUT, CapsuleError
-from capsule.lineage import (
-    EXTERNAL_NOTE,
-    LINEAGE_FORMAT,
-    MISSING_NOTE,
-    TABLE_COLUMNS,
-    InputRef,
-    Lineage,
-    LineageError,
-    all_lineages,
-    lineage,
-    render_one,
-    render_table,
-    to_json,
-)
 from capsule.model import (
     FORMAT_VERSION,
     Activity,
@@ -38,6 +24,19 @@ from capsule.model import (
     Step,
     StepRun,
     Usage,
+)
+from capsule.report.facts import EXTERNAL_NOTE, MISSING_NOTE
+from capsule.report.lineage import (
+    LINEAGE_FORMAT,
+    TABLE_COLUMNS,
+    InputRef,
+    Lineage,
+    LineageError,
+    all_lineages,
+    lineage,
+    render_one,
+    render_table,
+    to_json,
 )
 
 from conftest import make_environment

@@ -23,6 +23,8 @@ from capsule.model import (
     OutputEntry,
     Pin,
 )
+from capsule.report.facts import memory_text
+from capsule.wording import plural, short_hash, size_text
 
 TITLE = "Computational methods"
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -31,7 +33,6 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "outputs": ("path", "step", "written at", "sha256"),
 }
 MAX_DATA_LISTED = 5  # data files named one by one in the text; beyond that they are counted
-SHORT_HASH = 12  # hex digits of a checksum shown to people
 SMALLER_TABLE_OVER = 40  # TeX tables with more rows are set in \footnotesize to fit a page
 
 # Imported by the machinery that runs notebooks and kernels, never by the analysis itself:
@@ -152,25 +153,13 @@ def tables(manifest: Manifest) -> dict[str, list[tuple[str, ...]]]:
         (p.name, p.version, p.source, "yes" if p.imported else "no") for p in manifest.lock.pins
     ]
     data: list[tuple[str, ...]] = [
-        (f.path, human_size(f.size), f.sha256) for f in _data_files(manifest)
+        (f.path, size_text(f.size), f.sha256) for f in _data_files(manifest)
     ]
     generations = _generations(manifest)
     outputs: list[tuple[str, ...]] = [
         (o.path, o.step, site_text(generations.get(o.path)), o.sha256) for o in manifest.outputs
     ]
     return {"software": software, "data": data, "outputs": outputs}
-
-
-def human_size(size: int) -> str:
-    """A byte count in decimal units: "512 bytes", "23.5 kB", "1.2 MB"."""
-    if size < 1000:
-        return "1 byte" if size == 1 else f"{size} bytes"
-    value = float(size)
-    for unit in ("kB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 999.95 or unit == "TB":
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def site_text(generation: Generation | None) -> str:
@@ -199,8 +188,8 @@ def _software_paragraph(manifest: Manifest) -> str:
     if env.python_implementation:
         python += f" ({env.python_implementation})"
     machine = ", ".join(x for x in (env.os_release or env.os, env.architecture, env.cpu_model) if x)
-    cores = f"{env.cpu_cores_logical} logical core{'s' if env.cpu_cores_logical != 1 else ''}"
-    memory = f"{env.memory_bytes / 2**30:.1f} GiB memory"
+    cores = plural(env.cpu_cores_logical, "logical core")
+    memory = f"{memory_text(env.memory_bytes)} memory"
     text = f"All analyses were run with {python} on {machine} ({cores}, {memory})."
     pins = manifest.lock.pins
     named = key_packages(manifest)
@@ -208,8 +197,8 @@ def _software_paragraph(manifest: Manifest) -> str:
     if named:
         used = _join(f"{p.name} {p.version}" for p in named)
         text += (
-            f" The analysis used {used}, among {len(pins)} pinned Python distribution"
-            f"{'s' if len(pins) != 1 else ''} ({lockfile})."
+            f" The analysis used {used}, among {plural(len(pins), 'pinned Python distribution')}"
+            f" ({lockfile})."
         )
     elif pins:
         text += f" The run imported no analysis package itself; {len(pins)} pinned Python "
@@ -241,16 +230,16 @@ def _data_paragraph(manifest: Manifest) -> str:
             "checksums in capsule.json."
         )
     if len(files) <= MAX_DATA_LISTED:
-        listed = "; ".join(f"{f.path}, {human_size(f.size)}" for f in files)
-        sums = _join(f"{f.sha256[:SHORT_HASH]}…" for f in files)
+        listed = "; ".join(f"{f.path}, {size_text(f.size)}" for f in files)
+        sums = _join(f"{short_hash(f.sha256)}…" for f in files)
         checksum = "checksum" if len(files) == 1 else "checksums"
         return (
             f"The input data ({listed}) are identified by their SHA-256 {checksum} ({sums}; "
             "full values in the data table and in capsule.json)."
         )
-    total = human_size(sum(f.size for f in files))
+    counted = f"{plural(len(files), 'file')}, {size_text(sum(f.size for f in files))} in total"
     return (
-        f"The input data ({len(files)} files, {total} in total) are identified by their SHA-256 "
+        f"The input data ({counted}) are identified by their SHA-256 "
         "checksums, listed in full in the data table and in capsule.json."
     )
 
@@ -339,17 +328,17 @@ def _capsule_paragraph(manifest: Manifest, capsule_id: str) -> str:
     elif wheels:
         install = (
             f"rebuilds the environment offline from {manifest.base_image} "
-            f"and {len(pins)} vendored wheels"
+            f"and {plural(len(pins), 'vendored wheel')}"
         )
     else:
         install = f"rebuilds the environment from {manifest.base_image} and hash-checked pins"
-    steps = len(manifest.steps)
-    outputs = len(manifest.outputs)
+    steps = plural(len(manifest.steps), "step")
+    outputs = plural(len(manifest.outputs), "output")
     return (
         f"The computational capsule {folder} (capsule id sha256:{digest}; written by capsule "
         f"{manifest.capsule_version}, format {manifest.format}) {install} and reruns the "
-        f"{steps} step{'s' if steps != 1 else ''} of the analysis; the command “capsule verify "
-        f"{folder}” compares each of the {outputs} output{'s' if outputs != 1 else ''} bit for "
+        f"{steps} of the analysis; the command “capsule verify "
+        f"{folder}” compares each of the {outputs} bit for "
         "bit with the stored one."
     )
 
@@ -384,8 +373,8 @@ def render_tex(manifest: Manifest, capsule_id: str, section: str = TITLE) -> str
         for name, version, source, imported in found["software"]
         if imported == "yes"
     ]
-    data_rows = [(_tt(p), tex_escape(s), _tt(h[:SHORT_HASH])) for p, s, h in found["data"]]
-    output_rows = [(_tt(p), _tt(s), _tt(w), _tt(h[:SHORT_HASH])) for p, s, w, h in found["outputs"]]
+    data_rows = [(_tt(p), tex_escape(s), _tt(short_hash(h))) for p, s, h in found["data"]]
+    output_rows = [(_tt(p), _tt(s), _tt(w), _tt(short_hash(h))) for p, s, w, h in found["outputs"]]
     return render.render(
         "methods.tex.j2",
         section=tex_escape(section),
@@ -542,7 +531,7 @@ def _epoch_origin(manifest: Manifest, epoch: str) -> str:
     origin = manifest.determinism.source_date_epoch_from
     git = manifest.environment.git
     if origin == "git commit" and git is not None:
-        said = f"the time of git commit {git.commit[:SHORT_HASH]}"
+        said = f"the time of git commit {short_hash(git.commit)}"
     elif origin == "git commit":
         said = "the time of the git commit"
     elif origin == "capsule.toml":

@@ -14,19 +14,6 @@ import pytest
 
 from capsule import manifest
 from capsule.build import BuildOptions, build
-from capsule.methods import (
-    INFRASTRUCTURE,
-    MAX_DATA_LISTED,
-    SHORT_HASH,
-    TABLE_COLUMNS,
-    human_size,
-    key_packages,
-    methods_text,
-    render_markdown,
-    render_tex,
-    tables,
-    tex_escape,
-)
 from capsule.model import (
     FORMAT_VERSION,
     Activity,
@@ -45,6 +32,19 @@ from capsule.model import (
     Step,
     StepRun,
 )
+from capsule.report.methods_text import (
+    INFRASTRUCTURE,
+    MAX_DATA_LISTED,
+    TABLE_COLUMNS,
+    key_packages,
+    methods_text,
+    render_markdown,
+    render_tex,
+    tables,
+    tex_escape,
+)
+from capsule.wording import SHORT_HASH
+from capsule.wording import size_text as human_size
 
 from conftest import MakeProject, make_environment
 
@@ -302,7 +302,7 @@ def test_determinism_and_capsule_paragraphs() -> None:
     assert "each of the 4 outputs bit for bit" in text
 
 
-def test_human_sizes_are_decimal() -> None:
+def test_sizes_in_the_methods_text_are_decimal() -> None:
     assert [human_size(n) for n in (1, 999, 1000, 529_500, 999_999, 1_234_567)] == [
         "1 byte",
         "999 bytes",

@@ -9,32 +9,38 @@ to the same bytes.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import csv
 import io
 import json
 import re
-import struct
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from capsule import manifest, methods, provgraph, render
+from capsule import manifest, render
 from capsule.errors import CapsuleError, ManifestError
 from capsule.fileio import write_text_atomic
 from capsule.hashing import sha256_bytes
-from capsule.lineage import EXTERNAL_NOTE, MISSING_NOTE, Lineage, all_lineages, render_table
 from capsule.model import STATUS_ORDER, Manifest, OnDiskStatus, OutputEntry, StepRun
-from capsule.verification_report import (
+from capsule.report import graph, methods_text
+from capsule.report.facts import (
+    EXTERNAL_NOTE,
     MAX_EMBED_BYTES,
-    PNG_SIGNATURE,
+    MISSING_NOTE,
     STATUS_LABELS,
+    Fact,
+    Image,
+    data_uri,
     duration_text,
+    host_facts,
+    png_size,
     time_text,
 )
+from capsule.report.lineage import Lineage, all_lineages, render_table
+from capsule.wording import short_hash, size_text
 
 ReportFormat = Literal["html", "md", "tex"]
 
@@ -54,7 +60,6 @@ TABLE_ROWS = 20  # rows of a CSV/TSV output shown in the gallery
 TABLE_READ_BYTES = 256 * 1024  # a table preview reads no more than this of the file
 LOG_LINES = 15  # lines of each step log shown
 LOG_READ_BYTES = 64 * 1024  # the tail of a log read to find them
-SHORT = 12  # hex digits of a checksum shown to people
 
 FIGURE_SUFFIXES = (".png", ".svg")
 TABLE_SUFFIXES = (".csv", ".tsv")
@@ -95,25 +100,6 @@ _SVG_LENGTH = re.compile(r"^\s*([0-9.]+)\s*(px|pt)?\s*$")
 
 
 # ── what the page shows ───────────────────────────────────────────────────────────────────
-
-
-@dataclass(frozen=True)
-class Fact:
-    """One labelled value of a facts list; title is the full value shown on hover."""
-
-    label: str
-    value: str
-    title: str = ""
-    mono: bool = False
-
-
-@dataclass(frozen=True)
-class Image:
-    """An output image ready to embed: a data: URI and its size in CSS pixels."""
-
-    uri: str
-    width: int
-    height: int
 
 
 @dataclass(frozen=True)
@@ -209,9 +195,9 @@ def render_report(
     the_manifest = manifest.read(capsule)
     capsule_id = sha256_bytes((capsule / manifest.MANIFEST_FILE).read_bytes())
     if fmt == "md":
-        return methods.render_markdown(the_manifest, capsule_id)
+        return methods_text.render_markdown(the_manifest, capsule_id)
     if fmt == "tex":
-        return methods.render_tex(the_manifest, capsule_id)
+        return methods_text.render_tex(the_manifest, capsule_id)
     return render_html(the_manifest, capsule_id, capsule, verification)
 
 
@@ -235,7 +221,7 @@ def render_html(
     the_manifest: Manifest, capsule_id: str, capsule: Path, verification: Path | None = None
 ) -> str:
     """The text of report.html for a manifest, with the files of the capsule folder embedded."""
-    text = methods.methods_text(the_manifest, capsule_id)
+    text = methods_text.methods_text(the_manifest, capsule_id)
     lineages = {item.path: item for item in all_lineages(the_manifest)}
     cards = sorted(
         (_card(entry, lineages[entry.path], capsule) for entry in the_manifest.outputs),
@@ -249,7 +235,7 @@ def render_html(
         title=plan.title or the_manifest.name,
         authors=", ".join(plan.authors),
         capsule_id=capsule_id,
-        short_id=capsule_id[:SHORT],
+        short_id=short_hash(capsule_id),
         verify_command=f"capsule verify {the_manifest.name}.capsule",
         git=git,
         built=time_text(the_manifest.environment.finished_at),
@@ -258,7 +244,7 @@ def render_html(
         methods_note=METHODS_FILES_NOTE,
         cards=cards,
         counts=Counter(card.kind for card in cards),
-        graph_svg=provgraph.graph_svg(the_manifest),
+        graph_svg=graph.graph_svg(the_manifest),
         pins=the_manifest.lock.pins,
         data=[entry for entry in the_manifest.files if entry.role == "data"],
         size_text=size_text,
@@ -342,17 +328,16 @@ def _embed_image(file: Path, suffix: str, size: int, where: str) -> Image | str:
         data = file.read_bytes()
     except OSError as exc:
         return UNREADABLE_NOTE.format(where=where, why=exc.strerror or exc)
-    encoded = base64.b64encode(data).decode("ascii")
     if suffix == ".png":
-        if not data.startswith(PNG_SIGNATURE) or len(data) < 24 or data[12:16] != b"IHDR":
+        pixels = png_size(data)
+        if pixels is None:
             return NOT_IMAGE_NOTE.format(kind="PNG")
-        width, height = struct.unpack(">II", data[16:24])
-        return Image(f"data:image/png;base64,{encoded}", width, height)
+        return Image(data_uri("image/png", data), *pixels)
     # An SVG in an <img> runs no scripts and loads nothing (https://www.w3.org/TR/SVG2/conform.html#secure-static-mode).
     dimensions = _svg_size(data)
     if dimensions is None:
         return NOT_IMAGE_NOTE.format(kind="SVG")
-    return Image(f"data:image/svg+xml;base64,{encoded}", *dimensions)
+    return Image(data_uri("image/svg+xml", data), *dimensions)
 
 
 def _svg_size(data: bytes) -> tuple[int, int] | None:
@@ -408,16 +393,11 @@ def _table_preview(file: Path, delimiter: str, where: str) -> TablePreview | str
 def _environment_facts(the_manifest: Manifest) -> list[Fact]:
     """OS, CPU, cores, memory, Python, host, user and times of the build's run."""
     env = the_manifest.environment
-    cores = f"{env.cpu_cores_logical} logical"
-    if env.cpu_cores_physical:
-        cores += f", {env.cpu_cores_physical} physical"
+    os_fact, *machine = host_facts(env)
     return [
-        Fact("OS", env.os_release or env.os, title=env.os),
+        os_fact,
         Fact("Platform", env.os, mono=True),
-        Fact("CPU", f"{env.cpu_model or 'unknown'} ({env.architecture})"),
-        Fact("Cores", cores),
-        Fact("Memory", f"{env.memory_bytes / 1024**3:.1f} GiB"),
-        Fact("Python", f"{env.python_implementation} {env.python_version}"),
+        *machine,
         Fact("Hostname", env.hostname, mono=True),
         Fact("User", env.user, mono=True),
         Fact("Started", time_text(env.started_at), title=env.started_at),
@@ -562,7 +542,9 @@ def _verification_view(data: Mapping[str, object], capsule_id: str) -> Verificat
     found = _text(data, "capsule_id")
     warning = ""
     if found != capsule_id:
-        warning = OTHER_CAPSULE_NOTE.format(found=found[:SHORT] or "none", mine=capsule_id[:SHORT])
+        warning = OTHER_CAPSULE_NOTE.format(
+            found=short_hash(found) or "none", mine=short_hash(capsule_id)
+        )
     return VerificationView(
         outcome=outcome if outcome in OUTCOME_WORDS else "failed",
         headline=f"{OUTCOME_WORDS.get(outcome, outcome)}: {detail}.",
@@ -571,15 +553,3 @@ def _verification_view(data: Mapping[str, object], capsule_id: str) -> Verificat
         tally=tally,
         warning=warning,
     )
-
-
-def size_text(size: int) -> str:
-    """'812 bytes', '14.2 KiB', '3.1 MiB', '1.2 GiB'."""
-    if size < 1024:
-        return f"{size:,} byte{'' if size == 1 else 's'}"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:.1f} {unit}"
