@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from capsule.model import (
     Plan,
     Provenance,
 )
+from capsule.naming import capsule_name
 from capsule.progress import Progress
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
@@ -183,7 +183,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
             environ=host,
         )
         base_image = options.base_image or _default_base_image(the_lock.python_version)
-        name = _capsule_name(source)
+        name = capsule_name(source)
         _render_files(staging, name, base_image, the_plan, determinism.env, the_lock)
         findings = (
             *_findings(the_plan, result, outputs, source, produced),
@@ -520,11 +520,6 @@ def _default_base_image(python_version: str) -> str:
     name = f"python:{python_version}-slim-{DEBIAN_SUITE}"
     digest = docker.image_digest(name) if docker.engine_available() else None
     return digest or name
-
-
-def _capsule_name(source: Path) -> str:
-    """A short file-safe name for the capsule, from the analysis folder's name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", source.resolve().name).strip("-.") or "analysis"
 
 
 def _render_files(
