@@ -59,7 +59,7 @@ exit codes:
      or an internal error (rerun with --debug)
 """
 
-DEBUG_HELP = "show the traceback of an error"
+DEBUG_HELP = "show tracebacks of errors"
 INTERNAL_ERROR = "internal error: {kind}"
 INTERNAL_ERROR_WITH_MESSAGE = "internal error: {kind}: {message}"
 INTERNAL_HINT = "rerun with --debug to see the traceback, and report it to capsule's developers"
