@@ -8,7 +8,6 @@ folder renamed at the very end, so Ctrl-C or an error leaves nothing half-writte
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -46,6 +45,7 @@ from capsule.model import (
     OutputEntry,
     Plan,
 )
+from capsule.naming import capsule_name
 from capsule.progress import Progress
 from capsule.report import methods_report as report
 from capsule.scratch import TracedRun, copy_sources, install_runtime, interpreter, traced_run
@@ -173,7 +173,7 @@ def _manifest(
 ) -> Manifest:
     """Render the capsule's files into staging and describe it all in the manifest."""
     base_image = options.base_image or _default_base_image(the_lock.python_version)
-    name = _capsule_name(options.source)
+    name = capsule_name(options.source)
     _render_files(staging, name, base_image, the_plan, determinism.env, the_lock)
     return Manifest(
         format=FORMAT_VERSION,
@@ -366,11 +366,6 @@ def _default_base_image(python_version: str) -> str:
     name = f"python:{python_version}-slim-{DEBIAN_SUITE}"
     digest = docker.image_digest(name) if docker.engine_available() else None
     return digest or name
-
-
-def _capsule_name(source: Path) -> str:
-    """A short file-safe name for the capsule, from the analysis folder's name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", source.resolve().name).strip("-.") or "analysis"
 
 
 def _render_files(

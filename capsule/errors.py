@@ -7,6 +7,10 @@ EXIT_OK = 0
 EXIT_DIFFERS = 1  # verification mismatch, or audit findings at the failing level
 EXIT_BAD_INPUT = 2  # bad input or usage, a tampered capsule
 EXIT_ENVIRONMENT = 3  # the machine lacks something: no Docker engine, no base image
+# An error that is not a CapsuleError is a bug in capsule. It exits 2, "could not do it", and
+# never 1, which verify and audit use for a verdict.
+EXIT_INTERNAL = EXIT_BAD_INPUT
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT (128 + 2)
 
 
 class CapsuleError(Exception):

@@ -24,15 +24,6 @@ PACKAGE = REPO / "capsule"
 MAX_FUNCTION_LINES = 80
 LONG_MARKER = "# long:"
 
-# TEMPORARY (issue 9): functions over MAX_FUNCTION_LINES that other branches of issue 9 are
-# splitting. Remove an entry when its function is short; never add one (mark a justified
-# exception with LONG_MARKER on its def line instead). A stale entry fails the test below.
-LONG_FUNCTIONS_TO_SPLIT = frozenset(
-    {
-        "capsule/cli.py::_parser",  # the cli branch: one small function per verb
-    }
-)
-
 # Each outside world and the only modules that may import it (STYLE.md, "One module per outside
 # world").
 ROOMS: dict[str, frozenset[str]] = {
@@ -91,21 +82,12 @@ def long_functions() -> dict[str, int]:
 
 
 def test_no_function_is_longer_than_the_cap() -> None:
-    offenders = {
-        key: length
-        for key, length in long_functions().items()
-        if key not in LONG_FUNCTIONS_TO_SPLIT
-    }
+    offenders = long_functions()
     listing = "\n".join(f"  {key}: {length} lines" for key, length in sorted(offenders.items()))
     assert not offenders, (
         f"functions over {MAX_FUNCTION_LINES} lines:\n{listing}\n"
         f"split them, or put `{LONG_MARKER} <reason>` on the def line of a justified exception"
     )
-
-
-def test_the_temporary_list_of_long_functions_is_not_stale() -> None:
-    stale = sorted(LONG_FUNCTIONS_TO_SPLIT - long_functions().keys())
-    assert not stale, f"short now (or gone): remove from LONG_FUNCTIONS_TO_SPLIT: {stale}"
 
 
 def known_modules() -> set[str]:
