@@ -22,6 +22,7 @@ from rich.console import Console
 
 from capsule import __version__, json_output, terminal
 from capsule.audit import AuditOptions, audit
+from capsule.backends import BACKENDS
 from capsule.build import BuildOptions, build
 from capsule.errors import EXIT_DIFFERS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, CapsuleError
 from capsule.manifest import MANIFEST_FILE
@@ -255,7 +256,7 @@ def _add_verify(commands: Commands, common: argparse.ArgumentParser) -> None:
     verify_.add_argument("capsule", type=Path, help="the capsule folder (NAME.capsule)")
     verify_.add_argument(
         "--backend",
-        choices=("docker", "local"),
+        choices=sorted(BACKENDS),
         help="docker (default when an engine answers) or local: a virtual environment on this "
         "machine, no sandbox",
     )

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule import __version__, backends, compare, environment, manifest
+from capsule import __version__, backends, compare, environment, manifest, naming
 from capsule.errors import CapsuleError, ManifestError
 from capsule.hashing import sha256_bytes, sha256_file
 from capsule.model import (
@@ -219,8 +219,7 @@ def _entries(root: Path) -> Iterator[tuple[str, str]]:
 
 def _report_dir(capsule: Path, requested: Path | None) -> Path:
     """The folder for verification.json and .html: never inside the capsule."""
-    name = capsule.resolve().name.removesuffix(".capsule")
-    target = (requested or capsule.resolve().parent / f"{name}.verification").resolve()
+    target = (requested or naming.verification_dir(capsule)).resolve()
     if target.is_relative_to(capsule.resolve()):
         raise CapsuleError(
             f"{target} is inside the capsule, which verify never writes into",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from capsule import manifest, render
+from capsule import manifest, naming, render
 from capsule.errors import CapsuleError, ManifestError
 from capsule.fileio import write_text_atomic
 from capsule.hashing import sha256_bytes
@@ -447,8 +447,7 @@ def log_tail(capsule: Path, log: str, lines: int = LOG_LINES) -> tuple[str, ...]
 
 def find_verification(capsule: Path) -> Path:
     """Where `capsule verify` writes by default: NAME.verification/verification.json beside."""
-    name = capsule.resolve().name.removesuffix(".capsule")
-    return capsule.resolve().parent / f"{name}.verification" / VERIFICATION_JSON
+    return naming.verification_dir(capsule) / VERIFICATION_JSON
 
 
 def _verification(capsule: Path, capsule_id: str, given: Path | None) -> VerificationView | None:
