@@ -279,9 +279,7 @@ def check_notebook(path: Path, rel: str) -> None:
         notebooks.load(path)
     except notebooks.NotebookError as error:
         raise PlanError(
-            f"notebook {rel} is {error}"
-            if str(error).startswith("not")
-            else f"notebook {rel} cannot be read: {error}",
+            f"notebook {rel} cannot be read as a notebook: {error}",
             hint="open it in Jupyter and save it again, or restore it from version control",
         ) from error
 

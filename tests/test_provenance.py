@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from capsule import manifest
+from capsule import manifest, provenance
 from capsule.build import BuildOptions, build
+from capsule.errors import CapsuleError
 from capsule.model import Generation, Manifest
+from capsule.runtime._capsule_events import TraceSite
 
 from conftest import MakeProject
 
@@ -238,3 +240,30 @@ def test_a_notebook_whose_stored_outputs_are_stale(
     stale = [f for f in m.findings if f.check == "notebook-outputs-not-reproduced"]
     assert [f.location for f in stale] == ["01_answer.ipynb"]
     assert "41" in stale[0].message and "42" in stale[0].message
+
+
+def test_events_are_read_by_name(tmp_path: Path) -> None:
+    (tmp_path / "process-7.json").write_text(
+        '{"pid": 7, "ppid": 1, "step": "s", "events": ['
+        '[1, "write", "out/a.txt", false, ["a.py", 3, "main", 0], null]]}'
+    )
+    [record] = provenance.read_records(tmp_path)
+    [event] = record.events
+    assert (event.op, event.path, event.external) == ("write", "out/a.txt", False)
+    assert event.site == TraceSite(file="a.py", line=3, function="main", cell=0)
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        '[[1, "read"]]',  # too few fields
+        '[[1, "write", "a", false, ["a.py", 3], null]]',  # a call site of two fields
+        '[[1, "write", "a", false, "a.py:3", null]]',  # a call site that is no list
+        '[["one", "read", "a", false, null, null]]',  # a sequence number that is no number
+    ],
+)
+def test_a_damaged_trace_record_is_an_error_naming_it(tmp_path: Path, events: str) -> None:
+    (tmp_path / "process-7.json").write_text(f'{{"pid": 7, "ppid": 1, "events": {events}}}')
+    with pytest.raises(CapsuleError, match=r"process-7\.json of the run is damaged") as caught:
+        provenance.read_records(tmp_path)
+    assert caught.value.hint

@@ -28,6 +28,7 @@ NO_ENGINE_HINT = (
     "a container: --backend local (the capsule's code then runs on this machine)"
 )
 UNKNOWN_BACKEND = "There is no backend {name}; the backends are {names}"
+UNKNOWN_BACKEND_HINT = "pass --backend with one of them, or leave it out for docker"
 
 
 class RerunBackend(Protocol):
@@ -56,7 +57,10 @@ def choose(requested: Backend | None) -> Backend:
     """The backend asked for, or docker when an engine answers; no silent fallback to local."""
     name = requested or DEFAULT_BACKEND
     if name not in BACKENDS:
-        raise CapsuleError(UNKNOWN_BACKEND.format(name=name, names=", ".join(sorted(BACKENDS))))
+        raise CapsuleError(
+            UNKNOWN_BACKEND.format(name=name, names=", ".join(sorted(BACKENDS))),
+            hint=UNKNOWN_BACKEND_HINT,
+        )
     if name == "docker" and not docker.engine_available():
         raise EnvironmentProblem(
             NO_ENGINE + ("" if requested else NO_BACKEND_GIVEN), hint=NO_ENGINE_HINT

@@ -27,6 +27,7 @@ from capsule.backends._shared import failure_text, log_tail
 from capsule.errors import CapsuleError, EnvironmentProblem
 from capsule.model import Rerun, RerunRecord, RerunRequest, RunLimits
 from capsule.progress import Progress
+from capsule.wording import short_hash
 
 # ── user-facing strings (tests import them) ───────────────────────────────────────────────
 
@@ -480,7 +481,7 @@ class DockerBackend:
         self._request = request
         self._base_image = request.base_image or request.manifest.base_image
         self._tag = VERIFY_TAG.format(
-            name=request.manifest.name.lower(), capsule_id=request.capsule_id[:12]
+            name=request.manifest.name.lower(), capsule_id=short_hash(request.capsule_id)
         )
         self._image_id = ""
         self._build_s = 0.0

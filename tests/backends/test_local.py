@@ -202,5 +202,8 @@ def test_choose(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(EnvironmentProblem) as caught:
         backends.choose("docker")  # asked for by name: no fallback either
     assert caught.value.message == backends.NO_ENGINE
-    with pytest.raises(CapsuleError, match="no backend podman; the backends are docker, local"):
+    with pytest.raises(
+        CapsuleError, match="no backend podman; the backends are docker, local"
+    ) as bad:
         backends.choose("podman")
+    assert bad.value.hint == backends.UNKNOWN_BACKEND_HINT
