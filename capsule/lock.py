@@ -80,7 +80,8 @@ PYTHON_MISMATCH = (
 )
 PYTHON_MISMATCH_HINT = (
     "install capsule with a Python {analysis} (for instance into the analysis' environment) "
-    "and run it from there"
+    "and run it from there; capsule itself needs Python 3.11 or newer, so on an older Python "
+    "only an analysis that imports no installed distribution can be captured for now"
 )
 HEADER = (
     "# requirements.lock: the Python distributions the analysis ran with, written by capsule\n"
@@ -800,7 +801,8 @@ def pin(
     """
     tool = _tool()
     found = _inventory(imports, python or sys.executable, analysis_root)
-    _check_python(found)
+    if found.dists:  # nothing to resolve, nothing that depends on the resolver's Python
+        _check_python(found)
     _tell(found, say)
     python_xy = f"{found.python_xy[0]}.{found.python_xy[1]}"
     wheels_dir.mkdir(parents=True, exist_ok=True)

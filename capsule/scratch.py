@@ -10,12 +10,11 @@ it. The author's folder is only ever read.
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule import __version__, provenance, render, runner
+from capsule import __version__, interpreters, provenance, render, runner
 from capsule.errors import PlanError
 from capsule.hashing import Snapshot, Stat, copy_hashed, walk
 from capsule.model import Determinism, Plan, Provenance, Step
@@ -45,16 +44,12 @@ class TracedRun:
 
 
 def interpreter(requested: str) -> str:
-    """The analysis interpreter as an absolute path (not resolved: a venv's link must stay)."""
-    if not requested:
-        return sys.executable
-    found = shutil.which(requested)
-    if found is None:
-        raise PlanError(
-            f"cannot find the Python interpreter {requested!r}",
-            hint="give the path of the interpreter the analysis runs with",
-        )
-    return str(Path(found).absolute())
+    """The analysis interpreter as an absolute path (not resolved: a venv's link must stay).
+
+    It is asked its version first: one outside interpreters.OLDEST..NEWEST (or that does not
+    answer) raises PlanError before anything of the analysis runs.
+    """
+    return interpreters.resolve(requested).path
 
 
 def install_runtime(into: Path) -> Runtime:

@@ -6,30 +6,27 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule import process
+from capsule import interpreters, process
 from capsule.backends._shared import NOT_STARTED, failure_text, log_tail
 from capsule.cache import cache_dir
 from capsule.errors import (
-    EnvironmentProblem,
     ProcessTimedOut,
     ProgramFailedToStart,
     ProgramNotFound,
 )
 from capsule.hashing import sha256_bytes
+from capsule.interpreters import Interpreter
 from capsule.model import Rerun, RerunRecord, RerunRequest, RunLimits
 from capsule.progress import Progress
 
 # ── user-facing strings (tests import them) ───────────────────────────────────────────────
 
 WARNING = "the local backend runs the capsule's code on this machine, outside any sandbox"
-NO_PYTHON = "the capsule was built with Python {version}, and no python{major_minor} is on PATH"
-NO_PYTHON_HINT = "install Python {major_minor}, or verify in a container (--backend docker)"
 
 VENV_READY = ".capsule-ready"  # written last: a cached environment without it is incomplete
 # What a POSIX shell (and `docker run`) reports for a command it could not start: 127 when there
@@ -58,22 +55,22 @@ class LocalBackend:
 
     def __init__(self, request: RerunRequest) -> None:
         self._request = request
-        self._python = ""
+        self._python: Interpreter | None = None
         self._venv: Path | None = None
         self._build_s = 0.0
         self._scratch: Path | None = None
 
     def prepare(self, progress: Progress) -> None:
-        """Find the capsule's Python X.Y, and make (or reuse) its virtual environment."""
-        self._python = local_python(self._request.manifest.lock.python_version)
+        """Find the capsule's Python (X.Y.Z, else X.Y), and make (or reuse) its environment."""
+        self._python = interpreters.find(self._request.manifest.lock.python_version)
         start = time.monotonic()
         with progress.stage("Making a virtual environment from wheels/ (no network)"):
-            self._venv = local_venv(self._request.capsule, self._python)
+            self._venv = local_venv(self._request.capsule, self._python.path)
         self._build_s = time.monotonic() - start
 
     def rerun(self, rerun_dir: Path, progress: Progress) -> Rerun:
         """Run a copy of the capsule's run.sh, its outputs and logs written under rerun_dir."""
-        if self._venv is None:
+        if self._venv is None or self._python is None:
             raise RuntimeError("LocalBackend.rerun before prepare")  # a bug, not a user error
         limits = self._request.limits
         self._scratch = Path(tempfile.mkdtemp(prefix="capsule-local-"))
@@ -106,10 +103,9 @@ class LocalBackend:
             network="host",
             timeout_s=limits.timeout_s,
         )
-        # The interpreter's name, not its path: a path can name the reviewer (/home/NAME/…).
-        return Rerun(
-            record=record, image=Path(self._python).name, image_id="", started=ended.started
-        )
+        # What the interpreter is, not its path: a path can name the reviewer (/home/NAME/…).
+        image = f"{self._python.implementation} {self._python.version}"
+        return Rerun(record=record, image=image, image_id="", started=ended.started)
 
     def cleanup(self) -> None:
         """Remove the copy of the capsule; the virtual environment stays in the cache."""
@@ -128,20 +124,6 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str], limits: RunLimits) -> 
         code = NOT_FOUND_EXIT if isinstance(error, ProgramNotFound) else NOT_EXECUTABLE_EXIT
         return _Ended(exit_code=code, output="", started=False, reason=error.message)
     return _Ended(exit_code=done.returncode, output=done.stderr)
-
-
-def local_python(version: str) -> str:
-    """An interpreter of the capsule's Python X.Y on this machine; EnvironmentProblem if none."""
-    major_minor = ".".join(version.split(".")[:2])
-    if f"{sys.version_info.major}.{sys.version_info.minor}" == major_minor:
-        return sys.executable
-    found = shutil.which(f"python{major_minor}")
-    if found is None:
-        raise EnvironmentProblem(
-            NO_PYTHON.format(version=version, major_minor=major_minor),
-            hint=NO_PYTHON_HINT.format(major_minor=major_minor),
-        )
-    return found
 
 
 def local_venv(capsule: Path, python: str) -> Path:

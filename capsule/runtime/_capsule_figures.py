@@ -14,9 +14,9 @@ import numbers
 import sys
 from collections.abc import Callable, Mapping
 from types import FrameType
-from typing import Any
+from typing import Any, Dict
 
-FigureInfo = dict[str, object]  # the keys of capsule.model.FigureInfo, JSON-ready
+FigureInfo = Dict[str, object]  # the keys of capsule.model.FigureInfo, JSON-ready
 
 _DIGITS = 4  # floats are rounded so that records compare equal across runs and machines
 _TITLE_LOCATIONS = ("center", "left", "right")

@@ -26,6 +26,8 @@ virtualenv's `_virtualenv`.
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import importlib.util
+import inspect
 import json
 import os
 import platform
@@ -33,11 +35,13 @@ import re
 import site
 import sys
 import sysconfig
-from typing import Any
+from typing import Any, Dict, Mapping
 from urllib.parse import unquote, urlsplit
 
-Json = dict[str, Any]
-ParsedVersion = dict[str, Any]
+# This script runs on every Python capsule supports, 3.8 included: typing's Dict, not dict[…],
+# where an alias is evaluated, and fallbacks for what the standard library gained since.
+Json = Dict[str, Any]
+ParsedVersion = Dict[str, Any]
 
 STARTUP_MODULES = frozenset(
     {
@@ -446,7 +450,7 @@ class Installed:
         if self._declared is None:
             self._declared = {
                 module: sorted({canonical_name(n) for n in names})
-                for module, names in metadata.packages_distributions().items()
+                for module, names in packages_distributions().items()
             }
         return [d for d in self._declared.get(top, []) if d in self.dists]
 
@@ -476,6 +480,52 @@ class Installed:
         return roots
 
 
+def packages_distributions() -> Mapping[str, list[str]]:
+    """Top-level module -> the distributions that provide it (Python 3.10's function, or the
+    same answer made here on 3.8 and 3.9: top_level.txt, else the files each one installed)."""
+    if hasattr(metadata, "packages_distributions"):
+        return metadata.packages_distributions()
+    found: dict[str, list[str]] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"] if dist.metadata else None
+        if name:
+            for top in _top_level(dist):
+                found.setdefault(top, []).append(name)
+    return found
+
+
+def _top_level(dist: metadata.Distribution) -> set[str]:
+    """The top-level modules a distribution declares in top_level.txt, else those it installed."""
+    declared = dist.read_text("top_level.txt")
+    if declared:
+        return set(declared.split())
+    tops = set()
+    for file in dist.files or ():
+        parts = file.parts
+        if not parts or parts[0] == ".." or parts[0].endswith((".dist-info", ".egg-info")):
+            continue
+        if len(parts) > 1 and parts[0] != "__pycache__":
+            tops.add(parts[0])  # a package: top/...
+        else:
+            module = inspect.getmodulename(parts[0])
+            if module:
+                tops.add(module)  # a module: top.py, top.cpython-38-x86_64-linux-gnu.so
+    return tops
+
+
+def _builtin_or_stdlib(top: str) -> bool:
+    """Whether a module without a file is built in, frozen or of the standard library."""
+    if top in sys.builtin_module_names or top in getattr(sys, "stdlib_module_names", ()):
+        return True
+    if hasattr(sys, "stdlib_module_names"):
+        return False  # 3.10+: the list is complete
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin in ("built-in", "frozen")
+
+
 def _record(dist: metadata.Distribution) -> list[list[str]]:
     """The installed files and their RECORD hashes ("sha256=…"), for checking a rebuilt wheel."""
     out = []
@@ -501,7 +551,7 @@ def _classify(
         if top in STARTUP_MODULES or top.startswith(STARTUP_PREFIXES):
             skipped["startup"].append(name)
         elif file is None:
-            if top in sys.builtin_module_names or top in sys.stdlib_module_names:
+            if _builtin_or_stdlib(top):
                 skipped["builtin"].append(name)
             else:
                 files[name] = set()  # a namespace package: its portions are told apart by file

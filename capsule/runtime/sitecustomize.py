@@ -153,7 +153,7 @@ class _Tracer:
 
     def _read(self, path: object) -> None:
         # Most reads are imports of modules: drop them before resolving any path (the costly part).
-        if isinstance(path, str | bytes) and os.fsdecode(path).endswith(_CODE_SUFFIXES):
+        if isinstance(path, (str, bytes)) and os.fsdecode(path).endswith(_CODE_SUFFIXES):
             return
         where = self._where(path)
         if where is None or where[0].endswith(_CODE_SUFFIXES):

@@ -21,7 +21,6 @@ from capsule.backends.local import (
     VENV_READY,
     WARNING,
     LocalBackend,
-    local_python,
 )
 from capsule.build import BuildOptions, build
 from capsule.cli import main
@@ -84,7 +83,8 @@ def replace_step(capsule: Path, code: str) -> None:
 def test_a_rerun_that_completes(capsule: Path, tmp_path: Path) -> None:
     done = rerun(capsule, tmp_path / "rerun")
     assert done.started
-    assert done.image == Path(sys.executable).name and done.image_id == ""
+    own = ".".join(map(str, sys.version_info[:3]))
+    assert done.image == f"CPython {own}" and done.image_id == ""
     record = done.record
     assert (record.exit_code, record.timed_out, record.oom_killed) == (0, False, False)
     assert record.failure == ""
@@ -175,12 +175,19 @@ def test_verify_reports_sh_off_path_truthfully(
     assert "time limit" not in html
 
 
-def test_no_interpreter_of_the_capsules_python(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_interpreter_of_the_capsules_python(
+    capsule: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = json.loads((capsule / "capsule.json").read_text())
+    data["lock"]["python_version"] = "3.1.4"
+    (capsule / "capsule.json").write_text(json.dumps(data))
     monkeypatch.setenv("PATH", "")
-    with pytest.raises(EnvironmentProblem, match=r"no python3\.1 is on PATH") as caught:
-        local_python("3.1.4")
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    backend = LocalBackend(request(capsule))
+    with pytest.raises(EnvironmentProblem, match=r"has no Python 3\.1$") as caught:
+        backend.prepare(QUIET)
     assert "--backend docker" in caught.value.hint
-    assert local_python(".".join(map(str, sys.version_info[:3]))) == sys.executable
+    assert not (tmp_path / "cache").exists()  # nothing was made
 
 
 # ── the table and the choice ─────────────────────────────────────────────────────────────

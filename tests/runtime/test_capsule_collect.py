@@ -14,7 +14,7 @@ def write(root: Path, files: dict[str, str]) -> None:
         (root / rel).write_text(text, encoding="utf-8")
 
 
-def test_collect_copies_new_and_changed_files_only(tmp_path: Path) -> None:
+def test_collect_copies_new_and_changed_files_only(tmp_path: Path, python: str) -> None:
     pristine, work, out = tmp_path / "pristine", tmp_path / "work", tmp_path / "out"
     packaged = {"a.py": "print(1)\n", "data/in.csv": "x\n1\n", "results/kept.txt": "same\n"}
     write(pristine, packaged)
@@ -28,7 +28,9 @@ def test_collect_copies_new_and_changed_files_only(tmp_path: Path) -> None:
             "notebooks/.ipynb_checkpoints/n-checkpoint.ipynb": "{}",
         },
     )
-    done = run_runtime(["-m", "_capsule_collect", str(pristine), str(work), str(out)], cwd=tmp_path)
+    done = run_runtime(
+        ["-m", "_capsule_collect", str(pristine), str(work), str(out)], cwd=tmp_path, python=python
+    )
     assert done.returncode == 0, done.stderr
     copied = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert copied == ["data/in.csv", "results/new/figure.svg"]
@@ -36,7 +38,7 @@ def test_collect_copies_new_and_changed_files_only(tmp_path: Path) -> None:
     assert done.stderr == f"capsule: collected 2 output file(s) into {out}\n"
 
 
-def test_collect_needs_three_folders(tmp_path: Path) -> None:
-    done = run_runtime(["-m", "_capsule_collect", "only-one"], cwd=tmp_path)
+def test_collect_needs_three_folders(tmp_path: Path, python: str) -> None:
+    done = run_runtime(["-m", "_capsule_collect", "only-one"], cwd=tmp_path, python=python)
     assert done.returncode == 2
     assert done.stderr.startswith("usage: python -m _capsule_collect PRISTINE WORKDIR OUTDIR")

@@ -1,4 +1,5 @@
-"""runtime/sitecustomize.py: the tracer every Python process of a step loads, run for real."""
+"""runtime/sitecustomize.py: the tracer every Python process of a step loads, run for real
+under every supported Python."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ STEP = textwrap.dedent(
 )
 
 
-def traced(tmp_path: Path, **env: str) -> tuple[Path, list[TraceRecord], str]:
+def traced(tmp_path: Path, python: str, **env: str) -> tuple[Path, list[TraceRecord], str]:
     """Run STEP in an analysis folder under the tracer; return the folder, records and stderr."""
     root = tmp_path / "analysis"
     root.mkdir()
@@ -54,14 +55,17 @@ def traced(tmp_path: Path, **env: str) -> tuple[Path, list[TraceRecord], str]:
             "CAPSULE_STEP": "the step",
             **env,
         },
+        python=python,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "done\n"
     return root, read_records(trace), done.stderr
 
 
-def test_the_tracer_records_reads_writes_renames_removes_and_network(tmp_path: Path) -> None:
-    root, records, stderr = traced(tmp_path)
+def test_the_tracer_records_reads_writes_renames_removes_and_network(
+    tmp_path: Path, python: str
+) -> None:
+    root, records, stderr = traced(tmp_path, python)
     assert stderr == ""
     (record,) = records
     assert record.step == "the step"
@@ -90,8 +94,8 @@ def test_the_tracer_records_reads_writes_renames_removes_and_network(tmp_path: P
     assert root.joinpath("out/final.txt").read_text() == "draft"
 
 
-def test_a_failing_tracer_never_fails_the_step(tmp_path: Path) -> None:
-    root, records, stderr = traced(tmp_path, CAPSULE_TRACE_FAIL="1")
+def test_a_failing_tracer_never_fails_the_step(tmp_path: Path, python: str) -> None:
+    root, records, stderr = traced(tmp_path, python, CAPSULE_TRACE_FAIL="1")
     assert (root / "out" / "result.txt").read_text() == "x\n1\nfrom elsewhere\n"
     (record,) = records
     assert record.failures > 1
@@ -99,23 +103,25 @@ def test_a_failing_tracer_never_fails_the_step(tmp_path: Path) -> None:
     assert stderr.count("capsule: tracing failed") == 1  # said once, not per event
 
 
-def test_without_a_trace_folder_nothing_is_recorded(tmp_path: Path) -> None:
+def test_without_a_trace_folder_nothing_is_recorded(tmp_path: Path, python: str) -> None:
     (tmp_path / "a.py").write_text("open('out.txt', 'w').write('x')\n", encoding="utf-8")
-    done = run_runtime(["a.py"], cwd=tmp_path)
+    done = run_runtime(["a.py"], cwd=tmp_path, python=python)
     assert done.returncode == 0, done.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a.py", "out.txt"]
 
 
-def test_the_sitecustomize_it_shadows_still_runs(tmp_path: Path) -> None:
+def test_the_sitecustomize_it_shadows_still_runs(tmp_path: Path, python: str) -> None:
     other = tmp_path / "other"
     other.mkdir()
     (other / "sitecustomize.py").write_text("print('the other one ran')\n", encoding="utf-8")
-    done = run_runtime(["-c", "print('then the program')"], cwd=tmp_path, pythonpath=[other])
+    done = run_runtime(
+        ["-c", "print('then the program')"], cwd=tmp_path, pythonpath=[other], python=python
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "the other one ran\nthen the program\n"
 
 
-def test_a_child_process_gets_its_own_record(tmp_path: Path) -> None:
+def test_a_child_process_gets_its_own_record(tmp_path: Path, python: str) -> None:
     trace = tmp_path / "trace"
     trace.mkdir()
     parent = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'pass'], check=True)"
@@ -123,6 +129,7 @@ def test_a_child_process_gets_its_own_record(tmp_path: Path) -> None:
         ["-c", parent],
         cwd=tmp_path,
         env={"CAPSULE_TRACE_DIR": str(trace), "CAPSULE_ANALYSIS_ROOT": str(tmp_path)},
+        python=python,
     )
     assert done.returncode == 0, done.stderr
     first, second = sorted(read_records(trace), key=lambda record: record.argv != ["-c"])
