@@ -8,7 +8,6 @@ credential and secrets never enter a capsule (DESIGN.md, decision 9).
 from __future__ import annotations
 
 import getpass
-import json
 import platform
 import re
 import socket
@@ -20,8 +19,8 @@ from pathlib import Path
 
 import psutil
 
-from capsule import process
-from capsule.errors import CapsuleError, EnvironmentProblem
+from capsule import interpreters
+from capsule.errors import EnvironmentProblem, PlanError
 from capsule.model import Environment, GitState
 
 REDACTED = "<redacted>"
@@ -75,14 +74,6 @@ _URL_CREDENTIALS = re.compile(r"://[^/@\s]*:[^/@\s]*@")
 
 # How many untracked or modified paths GitState lists; `dirty` still counts them all.
 GIT_LIST_CAP = 200
-
-# Run by the analysis interpreter; -I so that its PYTHON* variables and user site cannot change
-# what it reports about itself.
-_PYTHON_FACTS = (
-    "import json, platform; print(json.dumps({'version': platform.python_version(), "
-    "'implementation': platform.python_implementation()}))"
-)
-_PYTHON_TIMEOUT_S = 60
 
 
 def _allowed(name: str, value: str) -> bool:
@@ -180,26 +171,11 @@ def git_state(root: Path) -> GitState | None:
 
 def _python_facts(python: str) -> tuple[str, str]:
     """Version ("3.11.2") and implementation ("CPython") of the interpreter at `python`."""
-    argv = [python, "-I", "-c", _PYTHON_FACTS]
-    hint = "Check the interpreter named by `python` in capsule.toml, or leave it empty."
     try:
-        done = process.run(argv, timeout=_PYTHON_TIMEOUT_S, check=False)
-    except CapsuleError as error:  # a missing program, an OS error, a timeout
-        raise EnvironmentProblem(
-            f"cannot run the analysis' Python {python}: {error.message}", hint
-        ) from error
-    if done.returncode != 0:
-        tail = " ".join(done.stderr.strip().splitlines()[-3:])
-        raise EnvironmentProblem(
-            f"the analysis' Python {python} exited with {done.returncode}: {tail}", hint
-        )
-    try:
-        facts = json.loads(done.stdout)
-        return str(facts["version"]), str(facts["implementation"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise EnvironmentProblem(
-            f"the analysis' Python {python} did not report its version", hint
-        ) from error
+        found = interpreters.ask(python)
+    except PlanError as error:  # it answered when the build started: the machine changed
+        raise EnvironmentProblem(error.message, error.hint) from error
+    return found.version, found.implementation
 
 
 def _os_release() -> str:

@@ -9,6 +9,7 @@ SUPPORTED. An interpreter outside that range is refused before any step runs.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capsule import process
-from capsule.errors import CapsuleError, EnvironmentProblem, PlanError
+from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError, PlanError
 
 # The oldest and the newest X.Y the runtime is tested with (tests/runtime/ runs on each).
 OLDEST = (3, 8)
@@ -30,6 +31,8 @@ _ASK = (
     "platform.python_version(), platform.python_implementation()))"
 )
 _ASK_TIMEOUT_S = 30
+# A version a capsule may record: X.Y or X.Y.Z, maybe a pre-release (3.13.0rc1) or a "+" build.
+_VERSION = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}(\.[0-9]{1,3})?([a-z]{1,5}[0-9]{0,3})?\+?")
 
 # ── user-facing strings (tests import them) ───────────────────────────────────────────────
 
@@ -45,6 +48,8 @@ UNSUPPORTED_HINT = (
     "run the analysis with one of those (--python PATH, or python = ... in capsule.toml); "
     "capsule's runtime runs inside the analysis' interpreter"
 )
+NOT_A_VERSION = "the capsule records the Python version {version!r}, which is not one"
+NOT_A_VERSION_HINT = "the capsule is damaged or was made by hand: rebuild it"
 NO_PYTHON = "the capsule was built with Python {version}, and this machine has no Python {xy}"
 NO_PYTHON_HINT = (
     "install Python {version} (looked for python{xy} on PATH and in pyenv's versions), "
@@ -117,7 +122,11 @@ def find(version: str) -> Interpreter:
     one, else the same X.Y; EnvironmentProblem when there is none.
 
     Looks at capsule's own Python, then every python{X.Y} on PATH, then pyenv's versions.
+    `version` comes from a capsule: anything but a version number is a ManifestError, and
+    never becomes part of a path.
     """
+    if not _VERSION.fullmatch(version):
+        raise ManifestError(NOT_A_VERSION.format(version=version), hint=NOT_A_VERSION_HINT)
     xy = ".".join(version.split(".")[:2])
     same_xy: Interpreter | None = None
     for path in candidates(xy):

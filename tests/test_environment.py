@@ -250,16 +250,14 @@ def test_describe_this_machine(tmp_path: Path) -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for Python")
 def test_describe_asks_the_analysis_interpreter(tmp_path: Path) -> None:
     fake = tmp_path / "python"
-    fake.write_text(
-        '#!/bin/sh\necho \'{"version": "9.8.7", "implementation": "FakePy"}\'\n', encoding="utf-8"
-    )
+    fake.write_text("#!/bin/sh\necho '9 8 9.8.7 FakePy'\n", encoding="utf-8")
     fake.chmod(0o755)
     env = describe(started_at="", finished_at="", python=str(fake), root=tmp_path, environ={})
     assert (env.python_version, env.python_implementation) == ("9.8.7", "FakePy")
 
 
 def test_describe_with_a_missing_interpreter_says_so(tmp_path: Path) -> None:
-    with pytest.raises(EnvironmentProblem, match="analysis' Python"):
+    with pytest.raises(EnvironmentProblem, match="no-python did not say which Python it is"):
         describe(
             started_at="",
             finished_at="",
@@ -281,8 +279,11 @@ def test_user_is_empty_when_the_system_cannot_tell(monkeypatch: pytest.MonkeyPat
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        ("echo 'no such module' >&2\nexit 3", "exited with 3: no such module"),
-        ("echo 'Python 2.7'", "did not report its version"),
+        (
+            "echo 'no such module' >&2\nexit 3",
+            "did not say which Python it is: exit code 3, no such module",
+        ),
+        ("echo 'Python 2.7'", "did not say which Python it is: exit code 0, Python 2.7"),
     ],
     ids=["fails", "garbled"],
 )

@@ -14,7 +14,7 @@ import pytest
 from capsule import interpreters
 from capsule.build import BuildOptions, build
 from capsule.cli import main
-from capsule.errors import EnvironmentProblem, PlanError
+from capsule.errors import EnvironmentProblem, ManifestError, PlanError
 
 from conftest import MakeProject
 
@@ -165,3 +165,33 @@ def test_find_says_when_there_is_none(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "--backend docker" in caught.value.hint
     own = ".".join(map(str, sys.version_info[:3]))
     assert interpreters.find(own).path == sys.executable
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        "",
+        "3",
+        "three.eight",
+        "../../bin/sh",
+        "3.8/../../x",
+        "3.*",
+        "3.8\n",
+        "3.8; rm -rf /",
+        "\x1b[31m3.8",
+        "3.8." + "1" * 200,
+    ],
+)
+def test_a_version_that_is_not_one_is_refused_before_any_lookup(
+    version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A program each lookup would find and run if the version became part of a path.
+    for name in ("sh", "python3.8", "python3.*"):
+        fake_python(tmp_path / "bin", "3 8 3.8.1 CPython", name=name)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    with pytest.raises(ManifestError) as caught:
+        interpreters.find(version)
+    assert caught.value.message == interpreters.NOT_A_VERSION.format(version=version)
+    assert "\n" not in caught.value.message and "\x1b" not in caught.value.message
+    assert caught.value.hint == interpreters.NOT_A_VERSION_HINT

@@ -24,7 +24,7 @@ from capsule.backends.local import (
 )
 from capsule.build import BuildOptions, build
 from capsule.cli import main
-from capsule.errors import CapsuleError, EnvironmentProblem
+from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError
 from capsule.model import Rerun, RerunRequest, RunLimits
 from capsule.progress import Progress
 
@@ -188,6 +188,17 @@ def test_no_interpreter_of_the_capsules_python(
         backend.prepare(QUIET)
     assert "--backend docker" in caught.value.hint
     assert not (tmp_path / "cache").exists()  # nothing was made
+
+
+def test_a_capsule_recording_no_python_version_runs_nothing(
+    capsule: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = json.loads((capsule / "capsule.json").read_text())
+    data["lock"]["python_version"] = "../../../bin/sh"
+    (capsule / "capsule.json").write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match=r"records the Python version '\.\./\.\./\.\./bin/sh'"):
+        LocalBackend(request(capsule)).prepare(QUIET)
+    assert not (tmp_path / "cache").exists()
 
 
 # ── the table and the choice ─────────────────────────────────────────────────────────────
