@@ -19,10 +19,12 @@ from capsule import (
     __version__,
     audit,
     compare,
+    dockerfile,
     environment,
     lock,
     manifest,
     plan,
+    platforms,
     provenance,
     render,
     runner,
@@ -30,7 +32,7 @@ from capsule import (
 from capsule.backends import docker
 from capsule.checks import BuildFacts, secrets
 from capsule.determinism import decide
-from capsule.errors import CapsuleError, PlanError
+from capsule.errors import CapsuleError, EnvironmentProblem, PlanError
 from capsule.hashing import Snapshot, Stat, copy_hashed, matches, sha256_file, snapshot, walk
 from capsule.model import (
     FORMAT_VERSION,
@@ -39,6 +41,7 @@ from capsule.model import (
     FileEntry,
     FileRole,
     Finding,
+    ImageArchive,
     Lock,
     Manifest,
     OnDiskStatus,
@@ -65,9 +68,12 @@ CODE_NAMES = (
 )
 DEBIAN_SUITE = "bookworm"
 SHOWN_FOLDER = "shown/"  # where capsule/runtime/_capsule_show.py saves plt.show() figures
-# template -> file of the capsule
+EMBED_NEEDS_ENGINE = (
+    "--embed-base-image saves the base image from a Docker engine, and none answers"
+)
+EMBED_NEEDS_ENGINE_HINT = "start a Docker engine, or build without --embed-base-image"
+# template -> file of the capsule (the Dockerfile comes from capsule/dockerfile.py)
 RENDERED = (
-    ("Dockerfile.j2", "Dockerfile"),
     ("dockerignore.j2", ".dockerignore"),
     ("run.sh.j2", "run.sh"),
     ("README.md.j2", "README.md"),
@@ -83,6 +89,7 @@ class BuildOptions:
     force: bool = False
     python: str = ""  # the interpreter the steps run with; overrides capsule.toml
     base_image: str = ""  # the image the Dockerfile starts FROM; default: python:X.Y.Z-slim
+    embed_base_image: bool = False  # save the base image into the capsule (base-image.tar)
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
     the_plan = plan.load(source)
     target = _check_output(options, source)
     _refuse_secrets(source, the_plan)
+    _check_embeddable(options)
     python = interpreter(options.python or the_plan.python)
     host = dict(os.environ)
     started_at = environment.now_iso()
@@ -141,6 +149,11 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
             )
         with progress.stage("Comparing with the outputs on disk"):
             outputs = _compare_on_disk(source, staging / "expected", run, the_plan)
+        base_image = options.base_image or _default_base_image(the_lock.python_version)
+        archive = None
+        if options.embed_base_image:
+            with progress.stage(f"Saving the base image {base_image} into the capsule"):
+                archive = _embed(base_image, staging)
         env = environment.describe(
             started_at=started_at,
             finished_at=environment.now_iso(),
@@ -149,7 +162,15 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
             environ=host,
         )
         the_manifest = _manifest(
-            staging, options, the_plan, run, the_lock, outputs, determinism, env
+            staging,
+            options.source,
+            (base_image, archive),
+            the_plan,
+            run,
+            the_lock,
+            outputs,
+            determinism,
+            env,
         )
         capsule_id = manifest.write(the_manifest, staging)
         with progress.stage("Writing the methods report"):
@@ -163,7 +184,8 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
 
 def _manifest(
     staging: Path,
-    options: BuildOptions,
+    source: Path,
+    image: tuple[str, ImageArchive | None],
     the_plan: Plan,
     run: TracedRun,
     the_lock: Lock,
@@ -172,9 +194,21 @@ def _manifest(
     env: Environment,
 ) -> Manifest:
     """Render the capsule's files into staging and describe it all in the manifest."""
-    base_image = options.base_image or _default_base_image(the_lock.python_version)
-    name = capsule_name(options.source)
+    base_image, archive = image
+    name = capsule_name(source)
+    the_platform = platforms.platform_of(env.architecture)
     _render_files(staging, name, base_image, the_plan, determinism.env, the_lock)
+    (staging / "Dockerfile").write_text(
+        dockerfile.render_dockerfile(
+            name=name,
+            capsule_version=__version__,
+            base_image=base_image,
+            platform=the_platform,
+            has_pins=bool(the_lock.pins),
+            archive=archive,
+        ),
+        encoding="utf-8",
+    )
     return Manifest(
         format=FORMAT_VERSION,
         capsule_version=__version__,
@@ -188,8 +222,10 @@ def _manifest(
         outputs=outputs,
         steps=run.result.steps,
         capsule_files=_capsule_files(staging),
-        findings=_findings(options.source, the_plan, run, the_lock, outputs),
+        findings=_findings(source, the_plan, run, the_lock, outputs),
         provenance=run.provenance,
+        platform=the_platform,
+        base_image_archive=archive,
     )
 
 
@@ -259,6 +295,25 @@ def _refuse_secrets(source: Path, the_plan: Plan) -> None:
             f"\n  {listed}",
             hint=secrets.SECRET_FIX,
         )
+
+
+def _check_embeddable(options: BuildOptions) -> None:
+    """--embed-base-image needs an engine (and the --base-image named): said before any run."""
+    if not options.embed_base_image:
+        return
+    if not docker.engine_available():
+        raise EnvironmentProblem(EMBED_NEEDS_ENGINE, hint=EMBED_NEEDS_ENGINE_HINT)
+    if options.base_image and not docker.image_exists(options.base_image):
+        raise EnvironmentProblem(
+            docker.EMBED_NEEDS_IMAGE.format(image=options.base_image),
+            hint=docker.MISSING_BASE_IMAGE_HINT,
+        )
+
+
+def _embed(base_image: str, staging: Path) -> ImageArchive:
+    """Save the base image into the capsule; its hash goes into the manifest like any file's."""
+    image_id = docker.save_image(base_image, staging / dockerfile.ARCHIVE_FILE)
+    return ImageArchive(file=dockerfile.ARCHIVE_FILE, image_id=image_id)
 
 
 def _role(rel: str, the_plan: Plan) -> FileRole:

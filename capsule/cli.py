@@ -218,6 +218,12 @@ def _add_build(commands: Commands, common: argparse.ArgumentParser) -> None:
         default="",
         help="the image the Dockerfile starts from (default: python:X.Y.Z-slim-bookworm)",
     )
+    build_.add_argument(
+        "--embed-base-image",
+        action="store_true",
+        help="save the base image into the capsule (base-image.tar, from the Docker engine), so "
+        "verify rebuilds it with no registry",
+    )
     build_.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -228,6 +234,7 @@ def _build(args: argparse.Namespace, out: Console) -> int:
         force=args.force,
         python=args.python,
         base_image=args.base_image,
+        embed_base_image=args.embed_base_image,
     )
     summary = build(options, Progress(enabled=not args.json))
     if args.json:

@@ -169,7 +169,7 @@ def git_state(root: Path) -> GitState | None:
     )
 
 
-def _python_facts(python: str) -> tuple[str, str]:
+def python_facts(python: str) -> tuple[str, str]:
     """Version ("3.11.2") and implementation ("CPython") of the interpreter at `python`."""
     try:
         found = interpreters.ask(python)
@@ -221,7 +221,7 @@ def describe(
     `python` "" means the interpreter running capsule. Raises EnvironmentProblem when that
     interpreter cannot be run. Core counts are 0 when the system cannot tell.
     """
-    version, implementation = _python_facts(python or sys.executable)
+    version, implementation = python_facts(python or sys.executable)
     return Environment(
         python_version=version,
         python_implementation=implementation,

@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 from capsule.errors import ManifestError
 from capsule.hashing import sha256_bytes
 from capsule.model import FORMAT_VERSION, Manifest
+from capsule.platforms import check_platform
 
 MANIFEST_FILE = "capsule.json"
 
@@ -76,8 +77,11 @@ def from_dict(data: object) -> Manifest:
     loaded = _build(Manifest, data, "capsule.json")
     paths = [entry.path for entry in (*loaded.files, *loaded.capsule_files)]
     paths += [entry.path for entry in loaded.outputs]
+    if loaded.base_image_archive is not None:
+        paths.append(loaded.base_image_archive.file)
     for path in paths:
         check_relative(path)
+    check_platform(loaded.platform)
     return loaded
 
 

@@ -251,6 +251,14 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class ImageArchive:
+    """The base image saved into the capsule (`capsule build --embed-base-image`)."""
+
+    file: str  # path inside the capsule of the `docker save` archive, e.g. "base-image.tar"
+    image_id: str  # "sha256:…": the id the engine gives the image the archive loads
+
+
+@dataclass(frozen=True)
 class Manifest:
     """capsule.json: the single source of truth of a capsule (see docs/capsule-format.md)."""
 
@@ -268,6 +276,8 @@ class Manifest:
     capsule_files: tuple[FileEntry, ...]  # the generated files beside work/ and expected/
     findings: tuple[Finding, ...] = field(default=())
     provenance: Provenance = field(default=Provenance((), (), ()))
+    platform: str = ""  # "linux/amd64", …: what the wheels were made for; "" = not pinned
+    base_image_archive: ImageArchive | None = None  # the base image saved into the capsule
 
 
 @dataclass(frozen=True)
@@ -372,6 +382,15 @@ class RerunRequest:
 
 
 @dataclass(frozen=True)
+class HostDifference:
+    """One way the machine a capsule reruns on differs from the build's (the local backend)."""
+
+    what: str  # e.g. "python implementation", "python version"
+    capsule: str  # as the capsule recorded it
+    host: str  # as found on this machine
+
+
+@dataclass(frozen=True)
 class Rerun:
     """What a backend's rerun tells the verification: how it went, and what it ran in."""
 
@@ -379,6 +398,9 @@ class Rerun:
     image: str  # the base image (docker) or the interpreter (local)
     image_id: str  # the built image's id (docker), "" for local
     started: bool = True  # False: the rerun could not even be started, so nothing was checked
+    platform: str = ""  # where it ran: the engine's platform (docker), this machine's (local)
+    emulated: bool = False  # the engine's architecture differs from the capsule's platform
+    host_differences: tuple[HostDifference, ...] = ()  # local: this machine against the build's
 
 
 @dataclass(frozen=True)
@@ -400,3 +422,7 @@ class Verification:
     finished_at: str
     rerun: RerunRecord
     outputs: tuple[OutputCheck, ...]
+    platform: str = ""  # the capsule's platform, "" when it pins none
+    rerun_platform: str = ""  # the platform the rerun ran on
+    emulated: bool = False  # the rerun ran under emulation (another architecture)
+    host_differences: tuple[HostDifference, ...] = ()  # local backend: host against capsule

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from capsule.audit import AuditResult
 from capsule.build import BuildSummary
-from capsule.model import Finding, Plan, Severity
+from capsule.model import Finding, Plan, Severity, Verification
 from capsule.plan import PLAN_FILE
 from capsule.report.lineage import TABLE_COLUMNS, Lineage, render_one, render_table
 from capsule.report.verification import verdict_line
@@ -40,6 +40,10 @@ NO_FINDINGS = "No findings: nothing threatens this analysis' reproducibility."
 NO_OUTPUTS = "{folder}: this capsule records no outputs"
 ONE_OUTPUT_HINT = "One output in full: capsule show {folder} OUTPUT"
 MORE_INFOS = "{count} of severity info: in the report, and with `capsule audit`"
+EMULATED_LINE = (
+    "The rerun ran emulated: the capsule was made for {platform}, the Docker engine runs {engine}."
+)
+HOST_DIFFERS_LINE = "This machine differs from the one the capsule was built on:"
 
 
 def stdout_console() -> Console:
@@ -163,6 +167,7 @@ def print_verification(result: VerifyResult, out: Console) -> None:
         out.print(Text(verification.rerun.failure, style="bold red"))
         for line in verification.rerun.log_tail[-LOG_TAIL_LINES:]:
             out.print(f"  {line}", markup=False)
+    _print_rerun_place(verification, out)
     out.print()
     out.print(Text(verdict_line(verification), style=OUTCOME_STYLE[verification.outcome]))
     out.print(
@@ -171,6 +176,29 @@ def print_verification(result: VerifyResult, out: Console) -> None:
         markup=False,
     )
     out.print(f"report: {result.report_dir / VERIFICATION_HTML}", markup=False)
+
+
+def _print_rerun_place(verification: Verification, out: Console) -> None:
+    """Where the rerun differed from the build's machine: emulation, the host's differences."""
+    if verification.emulated:
+        out.print()
+        out.print(
+            Text(
+                EMULATED_LINE.format(
+                    platform=verification.platform, engine=verification.rerun_platform
+                ),
+                style="yellow",
+            )
+        )
+    if verification.host_differences:
+        out.print()
+        out.print(Text(HOST_DIFFERS_LINE, style="yellow"))
+        for difference in verification.host_differences:
+            out.print(
+                f"  {difference.what}: capsule {difference.capsule}, this machine "
+                f"{difference.host}",
+                markup=False,
+            )
 
 
 def print_lineages(folder: Path, lineages: Sequence[Lineage], one: bool, out: Console) -> None:

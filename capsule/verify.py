@@ -128,6 +128,10 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
         finished_at=environment.now_iso(),
         rerun=rerun.record,
         outputs=checks,
+        platform=the_manifest.platform,
+        rerun_platform=rerun.platform,
+        emulated=rerun.emulated,
+        host_differences=rerun.host_differences,
     )
     write_reports(verification, report_dir)
     return VerifyResult(verification=verification, report_dir=report_dir)

@@ -44,6 +44,68 @@ def make_environment(**changes: Any) -> Any:
     return Environment(**values)
 
 
+def sample_manifest() -> Any:
+    """A small but complete hand-made manifest."""
+    from capsule.model import (
+        FORMAT_VERSION,
+        Determinism,
+        FileEntry,
+        Lock,
+        Manifest,
+        OutputEntry,
+        Pin,
+        Plan,
+        Step,
+        StepRun,
+    )
+
+    return Manifest(
+        format=FORMAT_VERSION,
+        capsule_version="0.1.0",
+        name="demo",
+        plan=Plan(
+            title="Démo",
+            steps=(Step(name="a", kind="script", path="a.py"),),
+            data=("data/**",),
+            outputs=("out/**",),
+            exclude=(),
+        ),
+        determinism=Determinism(env=(("TZ", "UTC"),), source_date_epoch_from="default"),
+        environment=make_environment(env_vars=(("PATH", "/bin"),)),
+        lock=Lock(
+            python_version="3.11.7",
+            imported_modules=("six",),
+            tool="pip-tools 7",
+            pins=(
+                Pin(
+                    name="six",
+                    version="1.16.0",
+                    source="index",
+                    wheel="six.whl",
+                    wheel_sha256="ab",
+                    imported=True,
+                ),
+            ),
+        ),
+        base_image="python:3.11.7-slim-bookworm",
+        files=(FileEntry(path="a.py", sha256="00", size=1, role="code"),),
+        outputs=(OutputEntry(path="out/x.txt", sha256="11", size=2, step="a", on_disk="missing"),),
+        steps=(
+            StepRun(
+                name="a",
+                argv=("python", "a.py"),
+                exit_code=0,
+                started_at="t0",
+                duration_s=1.5,
+                log_stdout="logs/01-a.stdout",
+                log_stderr="logs/01-a.stderr",
+                wrote=("out/x.txt",),
+            ),
+        ),
+        capsule_files=(FileEntry(path="run.sh", sha256="22", size=3, role="other"),),
+    )
+
+
 @dataclass(frozen=True)
 class BuiltExample:
     """The example's capsule, with snapshots of the example folder before and after the build."""

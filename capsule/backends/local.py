@@ -4,10 +4,14 @@ environment on this machine, and the analysis rerun there: no container, no sand
 
 from __future__ import annotations
 
+import fcntl
 import os
+import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +25,19 @@ from capsule.errors import (
 )
 from capsule.hashing import sha256_bytes
 from capsule.interpreters import Interpreter
-from capsule.model import Rerun, RerunRecord, RerunRequest, RunLimits
+from capsule.model import HostDifference, Manifest, Rerun, RerunRecord, RerunRequest, RunLimits
+from capsule.platforms import platform_of
 from capsule.progress import Progress
 
 # ── user-facing strings (tests import them) ───────────────────────────────────────────────
 
 WARNING = "the local backend runs the capsule's code on this machine, outside any sandbox"
+
+HOST_DIFFERS = "this machine differs from the build's: {what}: capsule {capsule}, here {host}"
+# What the local backend compares between the capsule and this machine (HostDifference.what).
+PYTHON_IMPLEMENTATION = "python implementation"
+PYTHON_VERSION = "python version"
+PLATFORM = "platform"
 
 VENV_READY = ".capsule-ready"  # written last: a cached environment without it is incomplete
 # What a POSIX shell (and `docker run`) reports for a command it could not start: 127 when there
@@ -59,10 +70,25 @@ class LocalBackend:
         self._venv: Path | None = None
         self._build_s = 0.0
         self._scratch: Path | None = None
+        self._differences: tuple[HostDifference, ...] = ()
 
     def prepare(self, progress: Progress) -> None:
-        """Find the capsule's Python (X.Y.Z, else X.Y), and make (or reuse) its environment."""
+        """Find the capsule's Python (X.Y.Z, else X.Y), say how this machine differs, make its
+        environment."""
         self._python = interpreters.find(self._request.manifest.lock.python_version)
+        self._differences = host_differences(
+            self._request.manifest,
+            python_version=self._python.version,
+            python_implementation=self._python.implementation,
+            machine=platform.machine(),
+        )
+        for difference in self._differences:
+            progress.note(
+                "[yellow]warning:[/yellow] "
+                + HOST_DIFFERS.format(
+                    what=difference.what, capsule=difference.capsule, host=difference.host
+                )
+            )
         start = time.monotonic()
         with progress.stage("Making a virtual environment from wheels/ (no network)"):
             self._venv = local_venv(self._request.capsule, self._python.path)
@@ -104,8 +130,14 @@ class LocalBackend:
             timeout_s=limits.timeout_s,
         )
         # What the interpreter is, not its path: a path can name the reviewer (/home/NAME/…).
-        image = f"{self._python.implementation} {self._python.version}"
-        return Rerun(record=record, image=image, image_id="", started=ended.started)
+        return Rerun(
+            record=record,
+            image=f"{self._python.implementation} {self._python.version}",
+            image_id="",
+            started=ended.started,
+            platform=platform_of(platform.machine()),
+            host_differences=self._differences,
+        )
 
     def cleanup(self) -> None:
         """Remove the copy of the capsule; the virtual environment stays in the cache."""
@@ -126,46 +158,83 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str], limits: RunLimits) -> 
     return _Ended(exit_code=done.returncode, output=done.stderr)
 
 
+def host_differences(
+    manifest: Manifest, *, python_version: str, python_implementation: str, machine: str
+) -> tuple[HostDifference, ...]:
+    """How this machine differs from the capsule's record: (what, capsule, host), in order.
+
+    Only what the capsule recorded is compared; an empty record (an older capsule) is skipped.
+    """
+    compared = (
+        (PYTHON_IMPLEMENTATION, manifest.environment.python_implementation, python_implementation),
+        (PYTHON_VERSION, manifest.lock.python_version, python_version),
+        (PLATFORM, manifest.platform, platform_of(machine) or machine),
+    )
+    return tuple(
+        HostDifference(what=what, capsule=capsule, host=host)
+        for what, capsule, host in compared
+        if capsule and capsule != host
+    )
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (made if missing) for the with block."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def local_venv(capsule: Path, python: str) -> Path:
     """A virtual environment with exactly the capsule's pins, installed from its wheels.
 
     Environments are kept in capsule's cache, keyed by the lockfile and the interpreter, so a
     second verification of the same capsule reuses its environment instead of reinstalling.
+    Each is made where it stays, under a lock, and marked complete last: a venv cannot be
+    moved, since its console scripts (`jupyter`, …) name its interpreter by absolute path.
     """
     lock = capsule / "requirements.lock"
     key = sha256_bytes(lock.read_bytes() + b"\0" + str(Path(python).absolute()).encode())
     target = cache_dir() / "venvs" / key[:32]
-    if (target / VENV_READY).is_file():
-        if _venv_works(target):
-            return target
-        shutil.rmtree(target, ignore_errors=True)
+    if (target / VENV_READY).is_file() and _venv_works(target):
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".venv-", dir=target.parent))
-    try:
-        process.run([python, "-m", "venv", str(staging)])
-        if any(line and not line.startswith(("#", " ")) for line in lock.read_text().splitlines()):
-            process.run(
-                [
-                    str(staging / "bin" / "python"),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--no-index",
-                    "--find-links",
-                    str(capsule / "wheels"),
-                    "--require-hashes",
-                    "--no-deps",
-                    "-r",
-                    str(lock),
-                ],
-            )
-        (staging / VENV_READY).write_text(lock.read_text())
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with _locked(target.parent / f"{target.name}.lock"):
+        if (target / VENV_READY).is_file() and _venv_works(target):
+            return target  # another verification made it while this one waited
+        shutil.rmtree(target, ignore_errors=True)  # incomplete or broken: made again
+        try:
+            _make_venv(target, python, lock, capsule / "wheels")
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
     return target
+
+
+def _make_venv(target: Path, python: str, lock: Path, wheels: Path) -> None:
+    """Make the venv at target, install the lock's pins from wheels, then mark it complete."""
+    process.run([python, "-m", "venv", str(target)])
+    if any(line and not line.startswith(("#", " ")) for line in lock.read_text().splitlines()):
+        process.run(
+            [
+                str(target / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-index",
+                "--find-links",
+                str(wheels),
+                "--require-hashes",
+                "--no-deps",
+                "-r",
+                str(lock),
+            ],
+        )
+    (target / VENV_READY).write_text(lock.read_text())
 
 
 def _venv_works(venv: Path) -> bool:

@@ -7,7 +7,10 @@ cannot be started) is reported as what it was.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,19 +19,26 @@ import pytest
 from capsule import backends, manifest
 from capsule.backends import _shared
 from capsule.backends.local import (
+    HOST_DIFFERS,
     NOT_FOUND_EXIT,
+    PLATFORM,
+    PYTHON_IMPLEMENTATION,
+    PYTHON_VERSION,
     TIMED_OUT_EXIT,
     VENV_READY,
     WARNING,
     LocalBackend,
+    host_differences,
+    local_venv,
 )
 from capsule.build import BuildOptions, build
 from capsule.cli import main
 from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError
-from capsule.model import Rerun, RerunRequest, RunLimits
+from capsule.model import HostDifference, Rerun, RerunRequest, RunLimits
+from capsule.platforms import platform_of
 from capsule.progress import Progress
 
-from conftest import MakeProject
+from conftest import MakeProject, sample_manifest
 
 ANALYSIS = {
     "01_write.py": """
@@ -111,6 +121,87 @@ def test_a_cached_environment_that_no_longer_starts_is_made_again(
     done = rerun(capsule, tmp_path / "second")
     assert done.record.exit_code == 0
     assert python.exists()
+
+
+def test_console_scripts_of_the_cached_environment_run(capsule: Path, tmp_path: Path) -> None:
+    """Seen in the wild: the venv was made elsewhere and renamed, so every script's shebang
+    named a folder that no longer existed."""
+    venv = local_venv(capsule, sys.executable)
+    scripts = [path for path in (venv / "bin").iterdir() if path.read_bytes()[:2] == b"#!"]
+    assert scripts, "a venv has console scripts (pip at least)"
+    for script in scripts:
+        interpreter = script.read_text().splitlines()[0][2:].split()[0]
+        assert Path(interpreter).parent == venv / "bin", (script.name, interpreter)
+    done = subprocess.run(
+        [str(venv / "bin/pip"), "--version"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert str(venv) in done.stdout  # pip runs from the cached environment itself
+    assert local_venv(capsule, sys.executable) == venv  # reused, scripts and all
+
+
+def test_an_incomplete_environment_is_made_again_in_place(capsule: Path, tmp_path: Path) -> None:
+    venv = local_venv(capsule, sys.executable)
+    (venv / VENV_READY).unlink()  # as if a verification was killed while making it
+    (venv / "leftover").write_text("half made")
+    assert local_venv(capsule, sys.executable) == venv
+    assert (venv / VENV_READY).is_file() and not (venv / "leftover").exists()
+    assert not list(venv.parent.glob(".venv-*"))  # no staging folders any more
+
+
+# ── how this machine differs from the capsule's ──────────────────────────────────────────
+
+
+def test_host_differences_list_what_differs_and_nothing_else() -> None:
+    the_manifest = dataclasses.replace(sample_manifest(), platform="linux/arm64")
+    found = host_differences(
+        the_manifest, python_version="3.11.2", python_implementation="CPython", machine="x86_64"
+    )
+    assert found == (
+        HostDifference(what=PYTHON_VERSION, capsule="3.11.7", host="3.11.2"),
+        HostDifference(what=PLATFORM, capsule="linux/arm64", host="linux/amd64"),
+    )
+    same = host_differences(
+        the_manifest, python_version="3.11.7", python_implementation="CPython", machine="aarch64"
+    )
+    assert same == ()
+    unpinned = dataclasses.replace(the_manifest, platform="")  # an older capsule: not compared
+    assert host_differences(
+        unpinned, python_version="3.11.7", python_implementation="PyPy", machine="riscv64"
+    ) == (HostDifference(what=PYTHON_IMPLEMENTATION, capsule="CPython", host="PyPy"),)
+
+
+def test_verify_lists_the_host_differences(
+    capsule: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = manifest.read(capsule)
+    recorded = f"{sys.version_info.major}.{sys.version_info.minor}.99"
+    changed = dataclasses.replace(
+        old,
+        lock=dataclasses.replace(old.lock, python_version=recorded),
+        environment=dataclasses.replace(old.environment, python_implementation="PyPy"),
+    )
+    manifest.write(changed, capsule)  # capsule.json is not hashed in itself
+    report = tmp_path / "report"
+    code = main(["verify", str(capsule), "--backend", "local", "--report-dir", str(report)])
+    data = json.loads((report / "verification.json").read_text())
+    assert code == 0  # the outputs still match; the differences are said, not judged
+    assert data["host_differences"] == [
+        {
+            "what": PYTHON_IMPLEMENTATION,
+            "capsule": "PyPy",
+            "host": platform.python_implementation(),
+        },
+        {"what": PYTHON_VERSION, "capsule": recorded, "host": platform.python_version()},
+    ]
+    assert data["rerun_platform"] == platform_of(platform.machine())
+    assert data["platform"] == platform_of(platform.machine()) and not data["emulated"]
+    captured = capsys.readouterr()
+    said = HOST_DIFFERS.format(
+        what=PYTHON_VERSION, capsule=recorded, host=platform.python_version()
+    )
+    assert said in " ".join(captured.err.split())
+    assert f"{PYTHON_VERSION}: capsule {recorded}, this machine" in captured.out
 
 
 def test_cleanup_removes_the_copy_of_the_capsule(capsule: Path, tmp_path: Path) -> None:
