@@ -45,7 +45,7 @@ from capsule.model import (
     OutputEntry,
     Plan,
 )
-from capsule.naming import capsule_name
+from capsule.naming import RUNTIME_LOCK, RUNTIME_PYTHON_VARIABLE, RUNTIME_WHEELS, capsule_name
 from capsule.progress import Progress
 from capsule.report import methods_report as report
 from capsule.scratch import TracedRun, copy_sources, install_runtime, interpreter, traced_run
@@ -64,6 +64,8 @@ CODE_NAMES = (
     "environment.yml",
 )
 DEBIAN_SUITE = "bookworm"
+# How run.sh (and README.md) name the notebook client's interpreter: the Dockerfile sets it.
+RUNTIME_PYTHON = render.ShellVariable(RUNTIME_PYTHON_VARIABLE)
 SHOWN_FOLDER = "shown/"  # where capsule/runtime/_capsule_show.py saves plt.show() figures
 # template -> file of the capsule
 RENDERED = (
@@ -139,6 +141,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
                 lock_path=staging / "requirements.lock",
                 say=progress.say,
             )
+        runtime_lock = _pin_runtime(staging, the_plan, progress)
         with progress.stage("Comparing with the outputs on disk"):
             outputs = _compare_on_disk(source, staging / "expected", run, the_plan)
         env = environment.describe(
@@ -149,7 +152,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
             environ=host,
         )
         the_manifest = _manifest(
-            staging, options, the_plan, run, the_lock, outputs, determinism, env
+            staging, options, the_plan, run, (the_lock, runtime_lock), outputs, determinism, env
         )
         capsule_id = manifest.write(the_manifest, staging)
         with progress.stage("Writing the methods report"):
@@ -166,15 +169,19 @@ def _manifest(
     options: BuildOptions,
     the_plan: Plan,
     run: TracedRun,
-    the_lock: Lock,
+    locks: tuple[Lock, Lock | None],
     outputs: tuple[OutputEntry, ...],
     determinism: Determinism,
     env: Environment,
 ) -> Manifest:
-    """Render the capsule's files into staging and describe it all in the manifest."""
+    """Render the capsule's files into staging and describe it all in the manifest.
+
+    `locks` are the analysis' and that of capsule's notebook client (None without notebooks).
+    """
+    the_lock, runtime_lock = locks
     base_image = options.base_image or _default_base_image(the_lock.python_version)
     name = capsule_name(options.source)
-    _render_files(staging, name, base_image, the_plan, determinism.env, the_lock)
+    _render_files(staging, name, base_image, the_plan, determinism.env, locks)
     return Manifest(
         format=FORMAT_VERSION,
         capsule_version=__version__,
@@ -190,7 +197,20 @@ def _manifest(
         capsule_files=_capsule_files(staging),
         findings=_findings(options.source, the_plan, run, the_lock, outputs),
         provenance=run.provenance,
+        runtime_lock=runtime_lock,
     )
+
+
+def _pin_runtime(staging: Path, the_plan: Plan, progress: Progress) -> Lock | None:
+    """Pin capsule's notebook client into runtime.lock and runtime-wheels/, if a step needs it."""
+    if not any(step.kind == "notebook" for step in the_plan.steps):
+        return None
+    with progress.stage("Pinning capsule's notebook client"):
+        return lock.pin_runtime(
+            wheels_dir=staging / RUNTIME_WHEELS,
+            lock_path=staging / RUNTIME_LOCK,
+            say=progress.say,
+        )
 
 
 def _summary(target: Path, capsule_id: str, the_manifest: Manifest) -> BuildSummary:
@@ -374,14 +394,15 @@ def _render_files(
     base_image: str,
     the_plan: Plan,
     env: tuple[tuple[str, str], ...],
-    the_lock: Lock,
+    locks: tuple[Lock, Lock | None],
 ) -> None:
     """Render the Dockerfile, run.sh and README.md of the capsule."""
+    the_lock, runtime_lock = locks
     steps = [
         {
             "name": step.name,
             "log": runner.log_name(index, step),
-            "argv": runner.step_argv(step, "python"),
+            "argv": runner.step_argv(step, "python", RUNTIME_PYTHON),
         }
         for index, step in enumerate(the_plan.steps, start=1)
     ]
@@ -395,6 +416,16 @@ def _render_files(
         "plan": the_plan,
         "python_version": the_lock.python_version,
         "has_pins": bool(the_lock.pins),
+        "runtime": (
+            None
+            if runtime_lock is None
+            else {
+                "lock": RUNTIME_LOCK,
+                "wheels": RUNTIME_WHEELS,
+                "variable": RUNTIME_PYTHON_VARIABLE,
+                "has_pins": bool(runtime_lock.pins),
+            }
+        ),
     }
     for template, filename in RENDERED:
         (staging / filename).write_text(render.render(template, **context), encoding="utf-8")

@@ -268,6 +268,9 @@ class Manifest:
     capsule_files: tuple[FileEntry, ...]  # the generated files beside work/ and expected/
     findings: tuple[Finding, ...] = field(default=())
     provenance: Provenance = field(default=Provenance((), (), ()))
+    # capsule's notebook client, pinned apart from the analysis (runtime.lock, runtime-wheels/);
+    # None when no step is a notebook.
+    runtime_lock: Lock | None = None
 
 
 @dataclass(frozen=True)

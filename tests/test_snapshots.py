@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from capsule import __version__, render, runner
-from capsule.build import RENDERED
+from capsule.build import RENDERED, RUNTIME_PYTHON
 from capsule.determinism import decide
 from capsule.model import Plan, Step
+from capsule.naming import RUNTIME_LOCK, RUNTIME_PYTHON_VARIABLE, RUNTIME_WHEELS
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 UPDATE_ENV = "CAPSULE_UPDATE_SNAPSHOTS"
@@ -42,7 +43,7 @@ PLAN = Plan(
 )
 
 
-def context(*, has_pins: bool = True) -> dict[str, Any]:
+def context(*, has_pins: bool = True, runtime: bool = True) -> dict[str, Any]:
     """The values build.py's _render_files gives the templates, for PLAN."""
     name = "paper-figures"
     return {
@@ -55,13 +56,21 @@ def context(*, has_pins: bool = True) -> dict[str, Any]:
             {
                 "name": step.name,
                 "log": runner.log_name(index, step),
-                "argv": runner.step_argv(step, "python"),
+                "argv": runner.step_argv(step, "python", RUNTIME_PYTHON),
             }
             for index, step in enumerate(PLAN.steps, start=1)
         ],
         "plan": PLAN,
         "python_version": "3.11",
         "has_pins": has_pins,
+        "runtime": {
+            "lock": RUNTIME_LOCK,
+            "wheels": RUNTIME_WHEELS,
+            "variable": RUNTIME_PYTHON_VARIABLE,
+            "has_pins": True,
+        }
+        if runtime
+        else None,
     }
 
 
@@ -72,7 +81,7 @@ def normalised(text: str) -> str:
 
 CASES = {
     "Dockerfile": ("Dockerfile.j2", context()),
-    "Dockerfile-without-pins": ("Dockerfile.j2", context(has_pins=False)),
+    "Dockerfile-without-pins": ("Dockerfile.j2", context(has_pins=False, runtime=False)),
     "run.sh": ("run.sh.j2", context()),
     "dockerignore": ("dockerignore.j2", context()),
 }
