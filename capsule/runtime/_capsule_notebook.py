@@ -50,7 +50,7 @@ def parse_args(argv: Sequence[str]) -> tuple[str, str] | None:
     if len(args) == 3 and args[0] == KERNEL_OPTION:
         kernel = args[1]
         args = args[2:]
-    if len(args) != 1:
+    if len(args) != 1 or args[0].startswith("-"):
         return None
     return kernel, args[0]
 
