@@ -105,7 +105,14 @@ def test_two_builds_give_identical_files(example_capsule: BuiltExample, tmp_path
     again = tmp_path / "again.capsule"
     build(BuildOptions(source=EXAMPLE, output=again))
     first = example_capsule.path
-    for name in ("Dockerfile", "requirements.lock", "run.sh", "README.md", "matplotlibrc"):
+    for name in (
+        "Dockerfile",
+        "requirements.lock",
+        "runtime.lock",
+        "run.sh",
+        "README.md",
+        "matplotlibrc",
+    ):
         assert (first / name).read_bytes() == (again / name).read_bytes(), name
     expected = sorted(walk(first / "expected"))
     assert expected == sorted(walk(again / "expected"))
