@@ -48,7 +48,7 @@ from capsule.model import (
     OutputEntry,
     Plan,
 )
-from capsule.naming import capsule_name
+from capsule.naming import RUNTIME_LOCK, RUNTIME_PYTHON_VARIABLE, RUNTIME_WHEELS, capsule_name
 from capsule.progress import Progress
 from capsule.report import methods_report as report
 from capsule.scratch import TracedRun, copy_sources, install_runtime, interpreter, traced_run
@@ -67,6 +67,8 @@ CODE_NAMES = (
     "environment.yml",
 )
 DEBIAN_SUITE = "bookworm"
+# How run.sh (and README.md) name the notebook client's interpreter: the Dockerfile sets it.
+RUNTIME_PYTHON = render.ShellVariable(RUNTIME_PYTHON_VARIABLE)
 SHOWN_FOLDER = "shown/"  # where capsule/runtime/_capsule_show.py saves plt.show() figures
 EMBED_NEEDS_ENGINE = (
     "--embed-base-image saves the base image from a Docker engine, and none answers"
@@ -147,6 +149,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
                 lock_path=staging / "requirements.lock",
                 say=progress.say,
             )
+        runtime_lock = _pin_runtime(staging, the_plan, progress)
         with progress.stage("Comparing with the outputs on disk"):
             outputs = _compare_on_disk(source, staging / "expected", run, the_plan)
         base_image = options.base_image or _default_base_image(the_lock.python_version)
@@ -167,7 +170,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
             (base_image, archive),
             the_plan,
             run,
-            the_lock,
+            (the_lock, runtime_lock),
             outputs,
             determinism,
             env,
@@ -188,16 +191,20 @@ def _manifest(
     image: tuple[str, ImageArchive | None],
     the_plan: Plan,
     run: TracedRun,
-    the_lock: Lock,
+    locks: tuple[Lock, Lock | None],
     outputs: tuple[OutputEntry, ...],
     determinism: Determinism,
     env: Environment,
 ) -> Manifest:
-    """Render the capsule's files into staging and describe it all in the manifest."""
+    """Render the capsule's files into staging and describe it all in the manifest.
+
+    `locks` are the analysis' and that of capsule's notebook client (None without notebooks).
+    """
+    the_lock, runtime_lock = locks
     base_image, archive = image
     name = capsule_name(source)
     the_platform = platforms.platform_of(env.architecture)
-    _render_files(staging, name, base_image, the_plan, determinism.env, the_lock)
+    _render_files(staging, name, base_image, the_plan, determinism.env, locks)
     (staging / "Dockerfile").write_text(
         dockerfile.render_dockerfile(
             name=name,
@@ -206,6 +213,7 @@ def _manifest(
             platform=the_platform,
             has_pins=bool(the_lock.pins),
             archive=archive,
+            runtime_lock=runtime_lock,
         ),
         encoding="utf-8",
     )
@@ -226,7 +234,20 @@ def _manifest(
         provenance=run.provenance,
         platform=the_platform,
         base_image_archive=archive,
+        runtime_lock=runtime_lock,
     )
+
+
+def _pin_runtime(staging: Path, the_plan: Plan, progress: Progress) -> Lock | None:
+    """Pin capsule's notebook client into runtime.lock and runtime-wheels/, if a step needs it."""
+    if not any(step.kind == "notebook" for step in the_plan.steps):
+        return None
+    with progress.stage("Pinning capsule's notebook client"):
+        return lock.pin_runtime(
+            wheels_dir=staging / RUNTIME_WHEELS,
+            lock_path=staging / RUNTIME_LOCK,
+            say=progress.say,
+        )
 
 
 def _summary(target: Path, capsule_id: str, the_manifest: Manifest) -> BuildSummary:
@@ -429,14 +450,15 @@ def _render_files(
     base_image: str,
     the_plan: Plan,
     env: tuple[tuple[str, str], ...],
-    the_lock: Lock,
+    locks: tuple[Lock, Lock | None],
 ) -> None:
     """Render the Dockerfile, run.sh and README.md of the capsule."""
+    the_lock, runtime_lock = locks
     steps = [
         {
             "name": step.name,
             "log": runner.log_name(index, step),
-            "argv": runner.step_argv(step, "python"),
+            "argv": runner.step_argv(step, "python", RUNTIME_PYTHON),
         }
         for index, step in enumerate(the_plan.steps, start=1)
     ]
@@ -450,6 +472,16 @@ def _render_files(
         "plan": the_plan,
         "python_version": the_lock.python_version,
         "has_pins": bool(the_lock.pins),
+        "runtime": (
+            None
+            if runtime_lock is None
+            else {
+                "lock": RUNTIME_LOCK,
+                "wheels": RUNTIME_WHEELS,
+                "variable": RUNTIME_PYTHON_VARIABLE,
+                "has_pins": bool(runtime_lock.pins),
+            }
+        ),
     }
     for template, filename in RENDERED:
         (staging / filename).write_text(render.render(template, **context), encoding="utf-8")

@@ -12,7 +12,8 @@ import re
 
 from capsule import render
 from capsule.errors import ManifestError
-from capsule.model import ImageArchive, Manifest
+from capsule.model import ImageArchive, Lock, Manifest
+from capsule.naming import RUNTIME_LOCK, RUNTIME_PYTHON_VARIABLE, RUNTIME_WHEELS
 from capsule.platforms import check_platform
 
 DOCKERFILE_TEMPLATE = "Dockerfile.j2"
@@ -56,6 +57,7 @@ def render_dockerfile(
     platform: str,
     has_pins: bool,
     archive: ImageArchive | None,
+    runtime_lock: Lock | None = None,
 ) -> str:
     """The Dockerfile text; ManifestError when a value could change its instructions."""
     check_platform(platform)
@@ -73,6 +75,15 @@ def render_dockerfile(
         archive=_check(archive.file, _NAME, "base_image_archive.file") if archive else "",
         tag=f"capsule/{name.lower()}",
         has_pins=has_pins,
+        # capsule's notebook client: fixed names, nothing of the manifest but whether it has pins
+        runtime={
+            "lock": RUNTIME_LOCK,
+            "wheels": RUNTIME_WHEELS,
+            "variable": RUNTIME_PYTHON_VARIABLE,
+            "has_pins": bool(runtime_lock.pins),
+        }
+        if runtime_lock is not None
+        else None,
     )
 
 
@@ -85,6 +96,7 @@ def from_manifest(manifest: Manifest) -> str:
         platform=manifest.platform,
         has_pins=bool(manifest.lock.pins),
         archive=manifest.base_image_archive,
+        runtime_lock=manifest.runtime_lock,
     )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import importlib.metadata
+import importlib.util
 import io
 import json
 import os
@@ -82,6 +83,13 @@ PYTHON_MISMATCH_HINT = (
     "install capsule with a Python {analysis} (for instance into the analysis' environment) "
     "and run it from there; capsule itself needs Python 3.11 or newer, so on an older Python "
     "only an analysis that imports no installed distribution can be captured for now"
+)
+RUNTIME_HEADER = (
+    "# runtime.lock: capsule's notebook client (nbclient, nbformat and what they require), at\n"
+    "# the versions installed beside capsule; it runs notebook steps, in an environment of its\n"
+    "# own, and starts their kernel with the analysis' Python. Python {python}; hashes by {tool}.\n"
+    "# Install offline: pip install --no-index --find-links runtime-wheels --require-hashes "
+    "-r runtime.lock\n"
 )
 HEADER = (
     "# requirements.lock: the Python distributions the analysis ran with, written by capsule\n"
@@ -655,8 +663,10 @@ class _Entry:
     note: str = ""
 
 
-def _lock_text(entries: Sequence[_Entry], python_version: str, tool: str) -> str:
-    out = [HEADER.format(python=python_version, tool=tool)]
+def _lock_text(
+    entries: Sequence[_Entry], python_version: str, tool: str, header: str = HEADER
+) -> str:
+    out = [header.format(python=python_version, tool=tool)]
     for e in sorted(entries, key=lambda e: e.name):
         if e.source == "built":
             out.append(f"{e.name}=={e.version} --hash=sha256:{e.hashes[0]}\n")
@@ -792,6 +802,7 @@ def pin(
     wheels_dir: Path,
     lock_path: Path,
     say: Callable[[str], None] = lambda _m: None,
+    header: str = HEADER,
 ) -> Lock:
     """Pin the closure of the distributions the run imported; write requirements.lock and wheels.
 
@@ -837,7 +848,7 @@ def pin(
         pins = _pins(entries, built, index, wheels_dir)
 
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    text = _lock_text(list(entries.values()), found.python_version, tool)
+    text = _lock_text(list(entries.values()), found.python_version, tool, header)
     lock_path.write_bytes(text.encode("utf-8"))
     imported = {m.split(".", 1)[0] for d in found.dists for m in d.modules}
     return Lock(
@@ -846,3 +857,38 @@ def pin(
         imported_modules=tuple(sorted(imported)),
         tool=tool,
     )
+
+
+# ── capsule's own runtime ─────────────────────────────────────────────────────────────────
+
+# What capsule's notebook client (runtime/_capsule_notebook.py) imports: the roots of runtime.lock.
+RUNTIME_MODULES = ("jupyter_client", "nbclient", "nbformat")
+RUNTIME_MISSING = "capsule's notebook client needs {module}, which is not installed beside capsule"
+RUNTIME_MISSING_HINT = "reinstall capsule with its dependencies (pip install capsule)"
+
+
+def pin_runtime(
+    *, wheels_dir: Path, lock_path: Path, say: Callable[[str], None] = lambda _m: None
+) -> Lock:
+    """Pin capsule's notebook client as installed beside capsule: runtime.lock and its wheels.
+
+    The same pinning as the analysis' (pin), asked of capsule's own interpreter with the
+    client's modules as the roots, so a capsule runs its notebooks with the client its build
+    used, in an environment apart from the analysis'. Raises LockError like pin.
+    """
+    imports: dict[str, str | None] = {}
+    for module in RUNTIME_MODULES:
+        spec = importlib.util.find_spec(module)
+        if spec is None:
+            raise LockError(RUNTIME_MISSING.format(module=module), hint=RUNTIME_MISSING_HINT)
+        imports[module] = spec.origin
+    with tempfile.TemporaryDirectory(prefix="capsule-runtime-") as nowhere:
+        return pin(
+            imports,
+            python=sys.executable,
+            analysis_root=Path(nowhere),  # the client has no analysis of its own
+            wheels_dir=wheels_dir,
+            lock_path=lock_path,
+            say=say,
+            header=RUNTIME_HEADER,
+        )

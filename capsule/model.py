@@ -278,6 +278,9 @@ class Manifest:
     provenance: Provenance = field(default=Provenance((), (), ()))
     platform: str = ""  # "linux/amd64", …: what the wheels were made for; "" = not pinned
     base_image_archive: ImageArchive | None = None  # the base image saved into the capsule
+    # capsule's notebook client, pinned apart from the analysis (runtime.lock, runtime-wheels/);
+    # None when no step is a notebook.
+    runtime_lock: Lock | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,11 @@ from pathlib import Path
 CAPSULE_SUFFIX = ".capsule"
 VERIFICATION_SUFFIX = ".verification"
 FALLBACK_NAME = "analysis"  # for a folder whose name has no file-safe character at all
+# A capsule with notebook steps pins capsule's notebook client apart from the analysis: its lock,
+# its wheels, and the variable run.sh reads the client's interpreter from.
+RUNTIME_LOCK = "runtime.lock"
+RUNTIME_WHEELS = "runtime-wheels"
+RUNTIME_PYTHON_VARIABLE = "CAPSULE_RUNTIME_PYTHON"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -25,6 +25,19 @@ def templates_dir() -> Path:
     )
 
 
+class ShellVariable(str):
+    """A word of an argv that a shell script reads from its variable of this name."""
+
+    __slots__ = ()
+
+
+def _shell_word(value: object) -> str:
+    """One word for a POSIX shell: quoted, or "$NAME" for a ShellVariable."""
+    if isinstance(value, ShellVariable):
+        return f'"${value}"'
+    return shlex.quote(str(value))
+
+
 def _shell_quote(value: object) -> str:
     """Quote one word for a POSIX shell."""
     return shlex.quote(str(value))
@@ -32,7 +45,7 @@ def _shell_quote(value: object) -> str:
 
 def _shell_argv(argv: object) -> str:
     """Quote an argv list for a POSIX shell."""
-    return " ".join(shlex.quote(str(part)) for part in argv)  # type: ignore[attr-defined]
+    return " ".join(_shell_word(part) for part in argv)  # type: ignore[attr-defined]
 
 
 @cache

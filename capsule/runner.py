@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,12 +13,31 @@ from pathlib import Path
 
 from capsule import process
 from capsule.environment import now_iso
-from capsule.errors import StepFailed
+from capsule.errors import EnvironmentProblem, ProcessError, StepFailed
 from capsule.hashing import Snapshot, Stat, diff, snapshot
 from capsule.model import Determinism, Step, StepRun
 
 NOTEBOOK_RUNNER = "_capsule_notebook"
+KERNEL_OPTION = "--kernel-python"  # the notebook client's option naming the kernel's interpreter
 PYTHON_NAMES = ("python", "python3")
+# How a step's argv records capsule's own interpreter, which runs the notebook client.
+RUNTIME_PYTHON = "capsule-runtime-python"
+# Asked of the analysis' interpreter before a notebook step runs; -E keeps capsule's tracer out.
+KERNEL_PROBE = (
+    "import importlib.util, sys; "
+    "sys.exit(0 if importlib.util.find_spec('ipykernel_launcher') else 1)"
+)
+
+# ── user-facing strings (tests import them) ───────────────────────────────────────────────
+
+NO_KERNEL = (
+    "notebook step {step!r} runs its kernel in the analysis' Python ({python}), "
+    "which has no ipykernel"
+)
+NO_KERNEL_HINT = (
+    "install it there (`{python} -m pip install ipykernel`), or point capsule at the "
+    "interpreter the notebook runs with: --python PATH (or python = ... in capsule.toml)"
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +61,16 @@ class RunResult:
     writer: Mapping[str, str]  # path -> name of the last step that wrote it
 
 
-def step_argv(step: Step, python: str) -> tuple[str, ...]:
-    """The argv a step runs as; `python` stands for the analysis' interpreter."""
+def step_argv(step: Step, python: str, runtime_python: str) -> tuple[str, ...]:
+    """The argv a step runs as; `python` stands for the analysis' interpreter.
+
+    A notebook step runs capsule's notebook client with `runtime_python` (capsule's own
+    interpreter), which starts the notebook's kernel with `python`.
+    """
     if step.kind == "script":
         return (python, step.path, *step.args)
     if step.kind == "notebook":
-        return (python, "-m", NOTEBOOK_RUNNER, step.path)
+        return (runtime_python, "-m", NOTEBOOK_RUNNER, KERNEL_OPTION, python, step.path)
     argv = step.args
     if argv and argv[0] in PYTHON_NAMES:
         return (python, *argv[1:])
@@ -103,6 +127,7 @@ def run_steps(
     `packaged` is the snapshot of the tree before any step ran: a step that modifies one of
     those files is changing its own inputs, which the record says.
     """
+    check_kernel(steps, python)
     for folder in (paths.logs, paths.trace, paths.config):
         folder.mkdir(parents=True, exist_ok=True)
     env = step_environment(determinism, paths, python, host)
@@ -111,7 +136,7 @@ def run_steps(
     records: list[StepRun] = []
     for index, step in enumerate(steps, start=1):
         on_step(index, step)
-        argv = step_argv(step, python)
+        argv = step_argv(step, python, sys.executable)
         log = log_name(index, step)
         started_at, start = now_iso(), time.monotonic()
         done = process.run(
@@ -134,7 +159,7 @@ def run_steps(
         records.append(
             StepRun(
                 name=step.name,
-                argv=_portable(argv, python),
+                argv=_portable(step, argv, python),
                 exit_code=done.returncode,
                 started_at=started_at,
                 duration_s=round(duration, 3),
@@ -160,9 +185,31 @@ def outputs_of(result: RunResult, packaged: Snapshot) -> dict[str, Stat]:
     }
 
 
-def _portable(argv: tuple[str, ...], python: str) -> tuple[str, ...]:
-    """The argv as recorded: the interpreter's local path written as `python`."""
-    return tuple("python" if part == python else part for part in argv)
+def check_kernel(steps: tuple[Step, ...], python: str) -> None:
+    """Before any step runs: a notebook step needs ipykernel in the analysis' Python.
+
+    Raises EnvironmentProblem naming the first notebook step when `python` lacks it (or does
+    not start).
+    """
+    notebook = next((step for step in steps if step.kind == "notebook"), None)
+    if notebook is None:
+        return
+    try:
+        found = process.run([python, "-E", "-c", KERNEL_PROBE], check=False).returncode == 0
+    except ProcessError:
+        found = False
+    if not found:
+        raise EnvironmentProblem(
+            NO_KERNEL.format(step=notebook.name, python=python),
+            hint=NO_KERNEL_HINT.format(python=python),
+        )
+
+
+def _portable(step: Step, argv: tuple[str, ...], python: str) -> tuple[str, ...]:
+    """The argv as recorded: the analysis' interpreter written as `python`, and the notebook
+    client's (capsule's own) as RUNTIME_PYTHON."""
+    head = (RUNTIME_PYTHON,) if step.kind == "notebook" else argv[:1]
+    return tuple("python" if part == python else part for part in (*head, *argv[1:]))
 
 
 def _failure(step: Step, code: int, stderr_log: Path) -> StepFailed:

@@ -61,7 +61,13 @@ def test_manifest_lists_every_output_with_hash_and_step(example_capsule: BuiltEx
 def test_every_pin_is_hashed_installed_and_vendored(example_capsule: BuiltExample) -> None:
     loaded = manifest.read(example_capsule.path)
     pins = _lock_pins((example_capsule.path / "requirements.lock").read_text())
-    assert {"scikit-learn", "matplotlib", "numpy", "scipy", "ipykernel", "nbclient"} <= set(pins)
+    assert {"scikit-learn", "matplotlib", "numpy", "scipy", "ipykernel"} <= set(pins)
+    # capsule's notebook client is pinned apart: the analysis never imports it
+    assert not {"nbclient", "nbformat"} & set(pins)
+    runtime = _lock_pins((example_capsule.path / "runtime.lock").read_text())
+    assert {"nbclient", "nbformat", "jupyter-client"} <= set(runtime)
+    assert loaded.runtime_lock is not None
+    assert set(runtime) == {pin.name for pin in loaded.runtime_lock.pins}
     assert set(pins) == {pin.name for pin in loaded.lock.pins}
     wheels = {path.name for path in (example_capsule.path / "wheels").iterdir()}
     for pin in loaded.lock.pins:
@@ -99,7 +105,14 @@ def test_two_builds_give_identical_files(example_capsule: BuiltExample, tmp_path
     again = tmp_path / "again.capsule"
     build(BuildOptions(source=EXAMPLE, output=again))
     first = example_capsule.path
-    for name in ("Dockerfile", "requirements.lock", "run.sh", "README.md", "matplotlibrc"):
+    for name in (
+        "Dockerfile",
+        "requirements.lock",
+        "runtime.lock",
+        "run.sh",
+        "README.md",
+        "matplotlibrc",
+    ):
         assert (first / name).read_bytes() == (again / name).read_bytes(), name
     expected = sorted(walk(first / "expected"))
     assert expected == sorted(walk(again / "expected"))

@@ -15,6 +15,7 @@ from capsule.model import Determinism, Plan, Step
 from capsule.runner import RunPaths, log_name, run_steps, step_argv, step_environment
 
 PYTHON = "/opt/analysis/bin/python3"
+RUNTIME_PYTHON = "/opt/capsule/bin/python3"  # capsule's own, which runs the notebook client
 DETERMINISM = decide(Plan(title="t", steps=(), data=(), outputs=(), exclude=()), None, {})
 
 
@@ -42,7 +43,14 @@ def run_paths(tmp_path: Path) -> RunPaths:
         ),
         (
             Step(name="n", kind="notebook", path="nb/explore.ipynb"),
-            (PYTHON, "-m", runner.NOTEBOOK_RUNNER, "nb/explore.ipynb"),
+            (
+                RUNTIME_PYTHON,
+                "-m",
+                runner.NOTEBOOK_RUNNER,
+                runner.KERNEL_OPTION,
+                PYTHON,
+                "nb/explore.ipynb",
+            ),
         ),
         (Step(name="c", kind="command", args=("python", "-m", "x")), (PYTHON, "-m", "x")),
         (Step(name="c", kind="command", args=("python3", "run.py")), (PYTHON, "run.py")),
@@ -52,7 +60,7 @@ def run_paths(tmp_path: Path) -> RunPaths:
     ids=["script", "notebook", "python", "python3", "other-command", "empty-command"],
 )
 def test_step_argv(step: Step, argv: tuple[str, ...]) -> None:
-    assert step_argv(step, PYTHON) == argv
+    assert step_argv(step, PYTHON, RUNTIME_PYTHON) == argv
 
 
 @pytest.mark.parametrize(

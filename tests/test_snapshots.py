@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from capsule import __version__, render, runner
-from capsule.build import RENDERED
+from capsule.build import RENDERED, RUNTIME_PYTHON
 from capsule.determinism import decide
 from capsule.dockerfile import DOCKERFILE_TEMPLATE
 from capsule.model import Plan, Step
+from capsule.naming import RUNTIME_LOCK, RUNTIME_PYTHON_VARIABLE, RUNTIME_WHEELS
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 UPDATE_ENV = "CAPSULE_UPDATE_SNAPSHOTS"
@@ -46,7 +47,7 @@ PLAN = Plan(
 EMBEDDED_ID = "sha256:" + "0123456789abcdef" * 4
 
 
-def context(*, has_pins: bool = True, archive: str = "") -> dict[str, Any]:
+def context(*, has_pins: bool = True, archive: str = "", runtime: bool = True) -> dict[str, Any]:
     """The values build.py (and capsule/dockerfile.py) give the templates, for PLAN."""
     name = "paper-figures"
     return {
@@ -61,13 +62,21 @@ def context(*, has_pins: bool = True, archive: str = "") -> dict[str, Any]:
             {
                 "name": step.name,
                 "log": runner.log_name(index, step),
-                "argv": runner.step_argv(step, "python"),
+                "argv": runner.step_argv(step, "python", RUNTIME_PYTHON),
             }
             for index, step in enumerate(PLAN.steps, start=1)
         ],
         "plan": PLAN,
         "python_version": "3.11",
         "has_pins": has_pins,
+        "runtime": {
+            "lock": RUNTIME_LOCK,
+            "wheels": RUNTIME_WHEELS,
+            "variable": RUNTIME_PYTHON_VARIABLE,
+            "has_pins": True,
+        }
+        if runtime
+        else None,
     }
 
 
@@ -78,7 +87,7 @@ def normalised(text: str) -> str:
 
 CASES = {
     "Dockerfile": ("Dockerfile.j2", context()),
-    "Dockerfile-without-pins": ("Dockerfile.j2", context(has_pins=False)),
+    "Dockerfile-without-pins": ("Dockerfile.j2", context(has_pins=False, runtime=False)),
     "Dockerfile-embedded": ("Dockerfile.j2", context(archive="base-image.tar")),
     "run.sh": ("run.sh.j2", context()),
     "dockerignore": ("dockerignore.j2", context()),

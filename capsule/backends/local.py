@@ -26,6 +26,7 @@ from capsule.errors import (
 from capsule.hashing import sha256_bytes
 from capsule.interpreters import Interpreter
 from capsule.model import HostDifference, Manifest, Rerun, RerunRecord, RerunRequest, RunLimits
+from capsule.naming import RUNTIME_LOCK, RUNTIME_PYTHON_VARIABLE, RUNTIME_WHEELS
 from capsule.platforms import platform_of
 from capsule.progress import Progress
 
@@ -68,6 +69,7 @@ class LocalBackend:
         self._request = request
         self._python: Interpreter | None = None
         self._venv: Path | None = None
+        self._runtime_venv: Path | None = None  # the notebook client's, when the capsule has one
         self._build_s = 0.0
         self._scratch: Path | None = None
         self._differences: tuple[HostDifference, ...] = ()
@@ -92,6 +94,10 @@ class LocalBackend:
         start = time.monotonic()
         with progress.stage("Making a virtual environment from wheels/ (no network)"):
             self._venv = local_venv(self._request.capsule, self._python.path)
+            if self._request.manifest.runtime_lock is not None:
+                self._runtime_venv = local_venv(
+                    self._request.capsule, self._python.path, RUNTIME_LOCK, RUNTIME_WHEELS
+                )
         self._build_s = time.monotonic() - start
 
     def rerun(self, rerun_dir: Path, progress: Progress) -> Rerun:
@@ -102,13 +108,17 @@ class LocalBackend:
         self._scratch = Path(tempfile.mkdtemp(prefix="capsule-local-"))
         copy = self._scratch / "capsule"
         shutil.copytree(
-            self._request.capsule, copy, ignore=shutil.ignore_patterns("wheels", "expected")
+            self._request.capsule,
+            copy,
+            ignore=shutil.ignore_patterns("wheels", RUNTIME_WHEELS, "expected"),
         )
         env = {
             "PATH": os.pathsep.join((str(self._venv / "bin"), os.environ.get("PATH", ""))),
             **{name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ},
             "TMPDIR": str(self._scratch),
         }
+        if self._runtime_venv is not None:
+            env[RUNTIME_PYTHON_VARIABLE] = str(self._runtime_venv / "bin" / "python")
         argv = ["sh", str(copy / "run.sh"), str(rerun_dir / "outputs"), str(rerun_dir / "logs")]
         with progress.stage("Running the analysis on this machine"):
             start = time.monotonic()
@@ -188,15 +198,17 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def local_venv(capsule: Path, python: str) -> Path:
-    """A virtual environment with exactly the capsule's pins, installed from its wheels.
+def local_venv(
+    capsule: Path, python: str, lock_name: str = "requirements.lock", wheels: str = "wheels"
+) -> Path:
+    """A virtual environment with exactly the pins of the capsule's lock_name, from its wheels.
 
     Environments are kept in capsule's cache, keyed by the lockfile and the interpreter, so a
     second verification of the same capsule reuses its environment instead of reinstalling.
     Each is made where it stays, under a lock, and marked complete last: a venv cannot be
     moved, since its console scripts (`jupyter`, …) name its interpreter by absolute path.
     """
-    lock = capsule / "requirements.lock"
+    lock = capsule / lock_name
     key = sha256_bytes(lock.read_bytes() + b"\0" + str(Path(python).absolute()).encode())
     target = cache_dir() / "venvs" / key[:32]
     if (target / VENV_READY).is_file() and _venv_works(target):
@@ -207,7 +219,7 @@ def local_venv(capsule: Path, python: str) -> Path:
             return target  # another verification made it while this one waited
         shutil.rmtree(target, ignore_errors=True)  # incomplete or broken: made again
         try:
-            _make_venv(target, python, lock, capsule / "wheels")
+            _make_venv(target, python, lock, capsule / wheels)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise

@@ -308,7 +308,7 @@ def _step_node(name: str, argv: tuple[str, ...], processes: int, layer: int) -> 
 def _short(argv: tuple[str, ...]) -> str:
     """The command of a step as people would type it: a notebook step names its notebook."""
     if len(argv) >= 4 and argv[1:3] == ("-m", NOTEBOOK_RUNNER):
-        return shlex.join(("notebook", *argv[3:]))
+        return shlex.join(("notebook", argv[-1]))  # the notebook comes last, after the options
     return shlex.join(argv)
 
 

@@ -1,7 +1,8 @@
 """capsule's per-process hook, loaded from PYTHONPATH by every Python process of a step.
 
 With CAPSULE_TRACE_DIR set (at build time), it records, for this process:
-- the modules it imported (for the lock);
+- the modules it imported (for the lock), unless the process is one of capsule's own programs
+  (the notebook client: its packages are capsule's, not the analysis'; see CAPSULE_PROGRAMS);
 - every file it opened for writing, renamed or removed, with the first stack frame inside the
   analysis (file, line, function; for a notebook kernel, the cell) and what the plotting library
   knew of the figure being saved;
@@ -33,6 +34,8 @@ _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".pth")
 _NETWORK_EVENTS = ("socket.connect", "socket.getaddrinfo", "urllib.Request")
 # Hosts that never leave the machine; other loopback spellings are caught by _is_local.
 _LOCAL_HOSTS = ("", "localhost", "::1", "0.0.0.0", "::")  # noqa: S104 (compared, never bound)
+# capsule's own programs, run as `python -m NAME`: what they import is not the analysis'.
+CAPSULE_PROGRAMS = ("_capsule_notebook", "_capsule_collect")
 
 
 def _prefixes(*paths: str | None) -> tuple[str, ...]:
@@ -230,7 +233,7 @@ class _Tracer:
             "executable": sys.executable,
             "cwd": os.getcwd(),
             "step": os.environ.get("CAPSULE_STEP", ""),
-            "modules": _modules(),
+            "modules": {} if _capsule_program() else _modules(),
             "events": self.events,
             "failures": self.failures,
             "first_failure": self.first_failure,
@@ -285,6 +288,12 @@ def _describe_figure(frame: object) -> dict[str, object] | None:
         return described
     except Exception:
         return None
+
+
+def _capsule_program() -> bool:
+    """Whether this process is one of capsule's own programs (its __main__ is one of them)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", "") in CAPSULE_PROGRAMS
 
 
 def _modules() -> dict[str, str | None]:

@@ -5,7 +5,10 @@
 #   usage: sh run.sh OUTDIR [LOGDIR]
 # It needs the capsule's Python environment first on PATH: the Dockerfile makes one, and
 # README.md says how to make one by hand.
+# Notebook steps also need capsule's notebook client, in an environment of its own made from
+# runtime.lock, its interpreter named by CAPSULE_RUNTIME_PYTHON (the Dockerfile sets it).
 set -eu
+: "${CAPSULE_RUNTIME_PYTHON:?must name the Python of the notebook client made from runtime.lock (see README.md)}"
 
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:?usage: sh run.sh OUTDIR [LOGDIR]}"
@@ -61,7 +64,7 @@ run_step() {
 
 cd "$scratch/work"
 run_step 01_clean.py 01-01_clean.py python scripts/01_clean.py --seed 7
-run_step '02 explore' 02-02-explore python -m _capsule_notebook 'notebooks/02 explore.ipynb'
+run_step '02 explore' 02-02-explore "$CAPSULE_RUNTIME_PYTHON" -m _capsule_notebook --kernel-python python 'notebooks/02 explore.ipynb'
 run_step figures 03-figures python -m plots --out 'it'"'"'s'
 run_step tables 04-tables sh tables.sh '$HOME'
 
