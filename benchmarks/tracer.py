@@ -1,6 +1,10 @@
 """Time capsule's tracer (capsule/runtime/sitecustomize.py): what tracing a step costs.
 
-    .venv/bin/python benchmarks/tracer.py [--repeat N]
+    .venv/bin/python benchmarks/tracer.py [--repeat N] [--system]
+
+With --system the traced runs are also watched by the system observer (capsule/systrace.py:
+strace with a seccomp filter, one record file per process), as `capsule build` runs its steps:
+the ratios are then the whole cost of observing a build's run.
 
 Three cases, each run with and without the tracer (CAPSULE_TRACE_DIR set to a fresh folder, or
 unset; everything else identical, the runtime on PYTHONPATH both times), alternating the order
@@ -37,6 +41,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from capsule import systrace
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "paper_figures"
@@ -163,6 +169,9 @@ def read_trace(folder: Path, run: Run) -> None:
         run.trace_failures += int(record.get("failures", 0))
 
 
+SYSTEM_OBSERVER = ""  # strace's path when --system is given
+
+
 def run_case(case: Case, env: dict[str, str], scratch: Path, *, traced: bool) -> Run:
     """Run a case's steps once, in a fresh copy of its analysis root; fail on a failing step."""
     work = Path(tempfile.mkdtemp(prefix=f"{case.name}-", dir=scratch))
@@ -174,7 +183,10 @@ def run_case(case: Case, env: dict[str, str], scratch: Path, *, traced: bool) ->
     if traced:
         env["CAPSULE_TRACE_DIR"] = str(trace)
     run = Run(wall={}, user={}, system={})
-    for name, argv in case.steps:
+    for name, plain in case.steps:
+        argv = plain
+        if traced and SYSTEM_OBSERVER:
+            argv = list(systrace.wrap(plain, SYSTEM_OBSERVER, work / "system" / name))
         with (work / f"{name}.log").open("wb") as log:
             cpu, start = children_cpu(), time.perf_counter()
             done = subprocess.run(
@@ -265,9 +277,19 @@ def main() -> int:
     """Run the benchmark; print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="rounds of each case (default 3)")
+    parser.add_argument(
+        "--system", action="store_true", help="trace with the system observer (strace) too"
+    )
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.system:
+        observer = systrace.observer()
+        if not observer.program:
+            parser.error(f"no system observer: {observer.description}")
+        global SYSTEM_OBSERVER
+        SYSTEM_OBSERVER = observer.program
+        print(f"traced runs are also observed by {observer.description}")
 
     cases = [
         Case("example", prepare_example, EXAMPLE_STEPS, step_rows=True),
