@@ -19,6 +19,9 @@ OnDiskStatus = Literal["identical", "metadata-only", "stale", "missing", "not-de
 Severity = Literal["error", "warning", "info"]
 PinSource = Literal["index", "built"]
 EpochOrigin = Literal["capsule.toml", "git commit", "default"]
+# What the system packages were compared with: the base image's own list, a minimal Debian's
+# required packages (no engine answered), or nothing (the host has no dpkg database).
+BaseKnowledge = Literal["image", "minimal", "none"]
 
 
 # ── the plan: what to run, what is data, what are outputs ─────────────────────────────────
@@ -247,6 +250,50 @@ class Provenance:
     generated: tuple[Generation, ...]
 
 
+# ── the system: programs, libraries and fonts outside Python ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class SystemUse:
+    """A step's program that used a file of the system."""
+
+    step: str
+    program: str  # the program's path as executed, e.g. "/usr/bin/dot"
+
+
+@dataclass(frozen=True)
+class SystemPackage:
+    """An operating-system package the run used, or one those need, at its exact version."""
+
+    name: str
+    version: str
+    architecture: str
+    files: tuple[str, ...]  # the files of it the run executed or opened, sorted; () if only needed
+    used_by: tuple[SystemUse, ...]  # sorted; () for a package that is only a dependency
+    in_base: bool  # the base image has it at this version (or, unknown, a minimal Debian does)
+    deb: str = ""  # file under debs/ when vendored; "" when the base image has it already
+
+
+@dataclass(frozen=True)
+class UnownedFile:
+    """A file outside the analysis and its Python that no package owns: the rerun may lack it."""
+
+    path: str
+    used_by: tuple[SystemUse, ...]
+
+
+@dataclass(frozen=True)
+class SystemEnvironment:
+    """What the run used of the operating system, resolved to packages (capsule.json `system`)."""
+
+    os_release: str  # "debian 12": /etc/os-release ID and VERSION_ID; "" if unknown
+    observer: str  # what saw every process, e.g. "strace 6.1"; "" when nothing could
+    packages: tuple[SystemPackage, ...]  # sorted by name
+    unowned: tuple[UnownedFile, ...]  # sorted by path
+    base_packages: BaseKnowledge  # what the closure was computed against
+    note: str = ""  # why the section is incomplete, when it is
+
+
 # ── the manifest ──────────────────────────────────────────────────────────────────────────
 
 
@@ -281,6 +328,7 @@ class Manifest:
     # capsule's notebook client, pinned apart from the analysis (runtime.lock, runtime-wheels/);
     # None when no step is a notebook.
     runtime_lock: Lock | None = None
+    system: SystemEnvironment | None = None  # None: a capsule from before system observation
 
 
 @dataclass(frozen=True)

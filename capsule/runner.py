@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule import process
+from capsule import process, systrace
 from capsule.environment import now_iso
 from capsule.errors import EnvironmentProblem, ProcessError, StepFailed
 from capsule.hashing import Snapshot, Stat, diff, snapshot
@@ -50,6 +50,7 @@ class RunPaths:
     config: Path  # fresh matplotlib, Jupyter and IPython config folders
     logs: Path  # stdout and stderr of each step
     trace: Path  # per-process records of imported modules
+    system: Path | None = None  # the system observer's records, a folder per step; None: off
 
 
 @dataclass(frozen=True)
@@ -121,11 +122,13 @@ def run_steps(
     packaged: Snapshot,
     host: Mapping[str, str],
     on_step: Callable[[int, Step], None] = lambda _i, _s: None,
+    observer: str = "",
 ) -> RunResult:
     """Run every step in order in paths.work; stop with StepFailed at the first that fails.
 
     `packaged` is the snapshot of the tree before any step ran: a step that modifies one of
-    those files is changing its own inputs, which the record says.
+    those files is changing its own inputs, which the record says. With `observer` (strace's
+    path) and paths.system, every process of a step is observed into paths.system/<log name>.
     """
     check_kernel(steps, python)
     for folder in (paths.logs, paths.trace, paths.config):
@@ -139,8 +142,11 @@ def run_steps(
         argv = step_argv(step, python, sys.executable)
         log = log_name(index, step)
         started_at, start = now_iso(), time.monotonic()
+        observed = argv
+        if observer and paths.system is not None:
+            observed = systrace.wrap(argv, observer, paths.system / log)
         done = process.run(
-            argv,
+            observed,
             cwd=paths.work,
             env={**env, "CAPSULE_STEP": step.name},
             check=False,

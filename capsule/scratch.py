@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from capsule import __version__, interpreters, provenance, render, runner
+from capsule import __version__, interpreters, provenance, render, runner, systrace
 from capsule.errors import PlanError
 from capsule.hashing import Snapshot, Stat, copy_hashed, walk
 from capsule.model import Determinism, Plan, Provenance, Step
@@ -41,6 +41,9 @@ class TracedRun:
     outputs: dict[str, Stat]  # the files the run left that were not packaged as they are
     records: tuple[provenance.TraceRecord, ...]  # the tracer's, one per Python process
     provenance: Provenance  # the graph built from the records and the snapshots
+    # what the system observer saw of each step (step name -> file uses); empty when it was off
+    system_uses: Mapping[str, tuple[systrace.FileUse, ...]] = field(default_factory=dict)
+    observer: systrace.Observer | None = None  # None: not asked for
 
 
 def interpreter(requested: str) -> str:
@@ -102,12 +105,14 @@ def traced_run(
     determinism: Determinism,
     host: Mapping[str, str],
     on_step: Callable[[int, Step], None] = lambda _i, _s: None,
+    observe_system: bool = False,
 ) -> TracedRun:
     """Run every step of `plan` under the tracer in a copy of `analysis` made at place/work.
 
     `analysis` is a copy made by copy_sources and `packaged` its snapshot; it is not modified.
-    Steps log into `logs`. Raises StepFailed at the first step that fails, CapsuleError for a
-    damaged trace record.
+    Steps log into `logs`. With `observe_system`, the system observer (strace) watches every
+    process of every step too, when this machine has one. Raises StepFailed at the first step
+    that fails, CapsuleError for a damaged trace record.
     """
     work = place / "work"
     shutil.copytree(analysis, work, symlinks=True)
@@ -118,7 +123,9 @@ def traced_run(
         config=place / "config",
         logs=logs,
         trace=place / "trace",
+        system=place / "system" if observe_system else None,
     )
+    observer = systrace.observer() if observe_system else None
     result = runner.run_steps(
         plan.steps,
         paths=paths,
@@ -127,6 +134,7 @@ def traced_run(
         packaged=packaged,
         host=host,
         on_step=on_step,
+        observer=observer.program if observer else "",
     )
     outputs = runner.outputs_of(result, packaged)
     records = tuple(provenance.read_records(paths.trace))
@@ -147,4 +155,18 @@ def traced_run(
         outputs=outputs,
         records=records,
         provenance=graph,
+        system_uses=(
+            _system_uses(plan, paths.system)
+            if observer and observer.program and paths.system
+            else {}
+        ),
+        observer=observer,
     )
+
+
+def _system_uses(plan: Plan, folder: Path) -> dict[str, tuple[systrace.FileUse, ...]]:
+    """What the system observer saw of each step, by step name."""
+    return {
+        step.name: systrace.read(folder / runner.log_name(index, step))
+        for index, step in enumerate(plan.steps, start=1)
+    }

@@ -14,13 +14,21 @@ import pytest
 
 from capsule import dockerfile
 from capsule.errors import ManifestError
-from capsule.model import ImageArchive
+from capsule.model import ImageArchive, Lock, Pin
 
 from conftest import sample_manifest
 
 IMAGE_ID = "sha256:" + "ab" * 32
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"  # as tests/test_snapshots.py renders
 EMBEDDED_ID = "sha256:" + "0123456789abcdef" * 4  # the id tests/test_snapshots.py gives
+
+
+RUNTIME_LOCK = Lock(
+    python_version="3.11.7",
+    pins=(Pin("nbclient", "0.10.2", "index", "nbclient.whl", "0" * 64, imported=False),),
+    imported_modules=(),
+    tool="pip-tools",
+)
 
 
 def values(**changes: Any) -> dict[str, Any]:
@@ -32,6 +40,8 @@ def values(**changes: Any) -> dict[str, Any]:
         "platform": "linux/amd64",
         "has_pins": True,
         "archive": None,
+        # a notebook step: capsule's notebook client has pins of its own
+        "runtime_lock": RUNTIME_LOCK,
     }
     arguments.update(changes)
     return arguments
@@ -41,7 +51,7 @@ def values(**changes: Any) -> dict[str, Any]:
     ("snapshot", "changes"),
     [
         ("Dockerfile", {}),
-        ("Dockerfile-without-pins", {"has_pins": False}),
+        ("Dockerfile-without-pins", {"has_pins": False, "runtime_lock": None}),
         (
             "Dockerfile-embedded",
             {"archive": ImageArchive(file=dockerfile.ARCHIVE_FILE, image_id=EMBEDDED_ID)},

@@ -27,6 +27,7 @@ def test_shell_quoting_in_run_sh() -> None:
         capsule_version="0",
         env=(("TZ", "UTC"), ("WEIRD", "a b'c")),
         steps=[{"name": "it's", "log": "01-it-s", "argv": ("python", "my script.py", "$HOME")}],
+        runtime=None,
     )
     assert "export WEIRD='a b'\"'\"'c'" in text
     assert "run_step 'it'\"'\"'s' 01-it-s python 'my script.py' '$HOME'" in text

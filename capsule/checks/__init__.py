@@ -12,14 +12,24 @@ variation of the probe) is registered under each of them and still runs once.
 
 Adding a check: write the function in the module of its family (code.py for what the source
 shows, packages.py, repository.py, secrets.py, notebooks.py; run.py for what a traced run shows,
-outputs.py for what a build's run wrote, probe.py for what the determinism probe saw), add it to
-CHECKS with its id, and add a defect to a fixture under tests/projects/ and a paragraph to
-docs/audit-checks/<family>.md.
+outputs.py for what a build's run wrote, system.py for what it used of the operating system,
+probe.py for what the determinism probe saw), add it to CHECKS with its id, and add a defect to
+a fixture under tests/projects/ and a paragraph to docs/audit-checks/<family>.md.
 """
 
 from __future__ import annotations
 
-from capsule.checks import code, notebooks, outputs, packages, probe, repository, run, secrets
+from capsule.checks import (
+    code,
+    notebooks,
+    outputs,
+    packages,
+    probe,
+    repository,
+    run,
+    secrets,
+    system,
+)
 from capsule.checks.context import AuditContext, BuildFacts, Check, CodeUnit, RunFacts
 
 # The registry, in the order findings are listed: id -> check.
@@ -29,6 +39,7 @@ CHECKS: dict[str, Check] = {
     **notebooks.CHECKS,
     **run.CHECKS,
     **outputs.CHECKS,
+    **system.CHECKS,
     **probe.CHECKS,
     **repository.CHECKS,
     **secrets.CHECKS,

@@ -7,7 +7,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from capsule.model import Finding, OutputEntry, Plan, ProbeResult, Provenance, StepRun
+from capsule.model import (
+    Finding,
+    OutputEntry,
+    Plan,
+    ProbeResult,
+    Provenance,
+    StepRun,
+    SystemEnvironment,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,8 @@ class BuildFacts:
 
     on_disk: tuple[OutputEntry, ...]  # each output, with the author's copy compared against it
     executed_notebooks: tuple[tuple[str, Path], ...] = ()  # notebook step -> its executed copy
+    system: SystemEnvironment | None = None  # what the run used of the operating system
+    unvendored: tuple[str, ...] = ()  # system packages (name=version) no .deb could be had for
 
 
 @dataclass(frozen=True)
