@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from capsule import (
     compare,
     dockerfile,
     environment,
+    interpreters,
     lock,
     manifest,
     plan,
@@ -28,6 +30,8 @@ from capsule import (
     provenance,
     render,
     runner,
+    syspkg,
+    system,
 )
 from capsule.backends import docker
 from capsule.checks import BuildFacts, secrets
@@ -47,6 +51,7 @@ from capsule.model import (
     OnDiskStatus,
     OutputEntry,
     Plan,
+    SystemEnvironment,
 )
 from capsule.naming import RUNTIME_LOCK, RUNTIME_PYTHON_VARIABLE, RUNTIME_WHEELS, capsule_name
 from capsule.progress import Progress
@@ -137,6 +142,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
                 determinism=determinism,
                 host=host,
                 on_step=lambda i, step: progress.say(f"{i}/{total} {step.name}"),
+                observe_system=True,
             )
         with progress.stage("Hashing outputs"):
             _copy_outputs(run.paths.work, staging / "expected", run.outputs)
@@ -153,6 +159,8 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
         with progress.stage("Comparing with the outputs on disk"):
             outputs = _compare_on_disk(source, staging / "expected", run, the_plan)
         base_image = options.base_image or _default_base_image(the_lock.python_version)
+        with progress.stage("Resolving what the run used of the system"):
+            used = _system(run, staging, python, base_image, (source, Path(tmp)), progress)
         archive = None
         if options.embed_base_image:
             with progress.stage(f"Saving the base image {base_image} into the capsule"):
@@ -174,6 +182,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
             outputs,
             determinism,
             env,
+            used,
         )
         capsule_id = manifest.write(the_manifest, staging)
         with progress.stage("Writing the methods report"):
@@ -195,12 +204,15 @@ def _manifest(
     outputs: tuple[OutputEntry, ...],
     determinism: Determinism,
     env: Environment,
+    used: tuple[SystemEnvironment, tuple[str, ...]],
 ) -> Manifest:
     """Render the capsule's files into staging and describe it all in the manifest.
 
-    `locks` are the analysis' and that of capsule's notebook client (None without notebooks).
+    `locks` are the analysis' and that of capsule's notebook client (None without notebooks);
+    `used` the system section and the system packages no .deb could be had for.
     """
     the_lock, runtime_lock = locks
+    system_section = used[0]
     base_image, archive = image
     name = capsule_name(source)
     the_platform = platforms.platform_of(env.architecture)
@@ -214,6 +226,7 @@ def _manifest(
             has_pins=bool(the_lock.pins),
             archive=archive,
             runtime_lock=runtime_lock,
+            debs=dockerfile.vendored_debs(system_section),
         ),
         encoding="utf-8",
     )
@@ -230,12 +243,61 @@ def _manifest(
         outputs=outputs,
         steps=run.result.steps,
         capsule_files=_capsule_files(staging),
-        findings=_findings(source, the_plan, run, the_lock, outputs),
+        findings=_findings(source, the_plan, run, the_lock, outputs, used),
         provenance=run.provenance,
         platform=the_platform,
         base_image_archive=archive,
         runtime_lock=runtime_lock,
+        system=system_section,
     )
+
+
+def _system(
+    run: TracedRun,
+    staging: Path,
+    python: str,
+    base_image: str,
+    places: tuple[Path, Path],
+    progress: Progress,
+) -> tuple[SystemEnvironment, tuple[str, ...]]:
+    """The system section: what the run used outside the analysis and its Python, resolved to
+    packages, those the base image lacks vendored into debs/; and those no .deb was had for.
+
+    `places` are the analysis folder and the scratch folder the run happened in.
+    """
+    observer = run.observer
+    if observer is None or not observer.program:
+        reason = observer.description if observer else "the system observer was not asked for"
+        the_system = SystemEnvironment(
+            os_release=system.os_release(),
+            observer="",
+            packages=(),
+            unowned=(),
+            base_packages="none",
+            note=reason,
+        )
+        return the_system, ()
+    skip = (
+        *(str(place.resolve()) for place in (*places, staging)),
+        *interpreters.dirs(python),
+        *interpreters.dirs(sys.executable),  # capsule's own, which runs the notebook client
+    )
+    described = system.describe(
+        run.system_uses,
+        skip=skip,
+        observer=observer.description,
+        database=syspkg.load(),
+        base=_base_packages(base_image),
+    )
+    return system.vendor(described, staging, say=progress.say)
+
+
+def _base_packages(base_image: str) -> dict[str, str] | None:
+    """The base image's packages (name -> version), None when no engine has the image."""
+    try:
+        return docker.image_packages(base_image) if docker.engine_available() else None
+    except CapsuleError:
+        return None
 
 
 def _pin_runtime(staging: Path, the_plan: Plan, progress: Progress) -> Lock | None:
@@ -416,6 +478,7 @@ def _findings(
     run: TracedRun,
     the_lock: Lock,
     outputs: tuple[OutputEntry, ...],
+    used: tuple[SystemEnvironment, tuple[str, ...]],
 ) -> tuple[Finding, ...]:
     """Every audit check (all of them are fast) on the analysis and what this build's run saw."""
     executed = tuple(
@@ -428,6 +491,8 @@ def _findings(
         build=BuildFacts(
             on_disk=outputs,
             executed_notebooks=tuple((nb, path) for nb, path in executed if path.is_file()),
+            system=used[0],
+            unvendored=used[1],
         ),
         imported_distributions=tuple(
             (pin.name, pin.version, pin.origin) for pin in the_lock.pins if pin.source == "built"

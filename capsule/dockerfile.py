@@ -12,7 +12,8 @@ import re
 
 from capsule import render
 from capsule.errors import ManifestError
-from capsule.model import ImageArchive, Lock, Manifest
+from capsule.manifest import DEBS_FOLDER, TAMPERED_HINT
+from capsule.model import ImageArchive, Lock, Manifest, SystemEnvironment
 from capsule.naming import RUNTIME_LOCK, RUNTIME_PYTHON_VARIABLE, RUNTIME_WHEELS
 from capsule.platforms import check_platform
 
@@ -29,7 +30,7 @@ _IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 # ── user-facing strings (tests import them) ───────────────────────────────────────────────
 
 UNSAFE_VALUE = "capsule.json's {field} {value!r} cannot stand in a Dockerfile"
-UNSAFE_VALUE_HINT = "the capsule is damaged or was tampered with: fetch it again or rebuild it"
+UNSAFE_VALUE_HINT = TAMPERED_HINT
 
 
 def check_image_id(value: str, field: str) -> None:
@@ -58,8 +59,13 @@ def render_dockerfile(
     has_pins: bool,
     archive: ImageArchive | None,
     runtime_lock: Lock | None = None,
+    debs: bool = False,
 ) -> str:
-    """The Dockerfile text; ManifestError when a value could change its instructions."""
+    """The Dockerfile text; ManifestError when a value could change its instructions.
+
+    With `debs`, the .deb files of debs/ are installed (no network) before the Python layer;
+    their names never enter the text.
+    """
     check_platform(platform)
     if archive is not None:
         check_image_id(archive.image_id, "base_image_archive.image_id")
@@ -84,6 +90,7 @@ def render_dockerfile(
         }
         if runtime_lock is not None
         else None,
+        debs=DEBS_FOLDER if debs else "",
     )
 
 
@@ -97,7 +104,13 @@ def from_manifest(manifest: Manifest) -> str:
         has_pins=bool(manifest.lock.pins),
         archive=manifest.base_image_archive,
         runtime_lock=manifest.runtime_lock,
+        debs=vendored_debs(manifest.system),
     )
+
+
+def vendored_debs(system: SystemEnvironment | None) -> bool:
+    """Whether the capsule carries .deb files to install (some system package was vendored)."""
+    return system is not None and any(package.deb for package in system.packages)
 
 
 def context_exclude(name: str) -> tuple[str, ...]:

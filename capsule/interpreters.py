@@ -31,6 +31,15 @@ _ASK = (
     "platform.python_version(), platform.python_implementation()))"
 )
 _ASK_TIMEOUT_S = 30
+# Printed by the interpreter asked: its own folders, one a line (prefixes, sysconfig's paths,
+# sys.path). Any Python 3 answers it; -E: its PYTHON* variables cannot add folders.
+_ASK_DIRS = (
+    "import sys, sysconfig; p = sysconfig.get_paths(); print('\\n'.join(set([sys.prefix, "
+    "sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix] + [p[k] for k in ('stdlib', "
+    "'platstdlib', 'purelib', 'platlib')] + sys.path)))"
+)
+# Folders too wide to stand for one Python: a Debian python3's prefix is /usr.
+_TOO_WIDE = ("/", "/usr", "/usr/local", "/opt")
 # A version a capsule may record: X.Y or X.Y.Z, maybe a pre-release (3.13.0rc1) or a "+" build.
 _VERSION = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}(\.[0-9]{1,3})?([a-z]{1,5}[0-9]{0,3})?\+?")
 
@@ -91,6 +100,22 @@ def ask(python: str) -> Interpreter:
         implementation=fields[3],
         major_minor=(int(fields[0]), int(fields[1])),
     )
+
+
+def dirs(python: str) -> tuple[str, ...]:
+    """The folders of `python` itself (its standard library, site-packages, prefixes), sorted.
+
+    The files a run opens there are the interpreter's, not the operating system's. Folders as
+    wide as /usr are left out; () when it does not answer.
+    """
+    try:
+        done = process.run([python, "-E", "-c", _ASK_DIRS], check=False, timeout=_ASK_TIMEOUT_S)
+    except CapsuleError:
+        return ()
+    if done.returncode != 0:
+        return ()
+    found = {os.path.normpath(line) for line in done.stdout.splitlines() if line.startswith("/")}
+    return tuple(sorted(found - set(_TOO_WIDE)))
 
 
 def resolve(requested: str) -> Interpreter:

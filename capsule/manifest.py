@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from pathlib import Path, PurePosixPath
@@ -15,6 +16,10 @@ from capsule.model import FORMAT_VERSION, Manifest
 from capsule.platforms import check_platform
 
 MANIFEST_FILE = "capsule.json"
+DEBS_FOLDER = "debs"  # the .deb files of the system packages the base image lacks
+# A .deb as Debian names it: package_version_architecture.deb (the epoch's colon as %3a).
+_DEB_FILE = re.compile(r"[a-z0-9][a-z0-9+.-]*_[A-Za-z0-9.+~%-]+_[a-z0-9-]+\.deb")
+TAMPERED_HINT = "the capsule is damaged or was tampered with: fetch it again or rebuild it"
 
 T = TypeVar("T")
 
@@ -82,7 +87,31 @@ def from_dict(data: object) -> Manifest:
     for path in paths:
         check_relative(path)
     check_platform(loaded.platform)
+    _check_debs(loaded)
     return loaded
+
+
+def _check_debs(loaded: Manifest) -> None:
+    """The .deb files of debs/ are those of the system section, each a plain Debian file name.
+
+    The Dockerfile installs every file of debs/: one the system section does not account for,
+    or a name that is not a package file's, is refused.
+    """
+    named = [p.deb for p in loaded.system.packages if p.deb] if loaded.system else []
+    for deb in named:
+        if not _DEB_FILE.fullmatch(deb):
+            raise ManifestError(
+                f"capsule.json names the system package file {deb[:80]!r}, which is not one",
+                hint=TAMPERED_HINT,
+            )
+    carried = {e.path for e in loaded.capsule_files if e.path.startswith(f"{DEBS_FOLDER}/")}
+    expected = {f"{DEBS_FOLDER}/{deb}" for deb in named}
+    if carried != expected:
+        odd = sorted(carried ^ expected)[0]
+        raise ManifestError(
+            f"capsule.json's system section and its files disagree about {odd}",
+            hint=TAMPERED_HINT,
+        )
 
 
 def check_relative(path: str) -> None:

@@ -270,8 +270,10 @@ class SystemPackage:
     architecture: str
     files: tuple[str, ...]  # the files of it the run executed or opened, sorted; () if only needed
     used_by: tuple[SystemUse, ...]  # sorted; () for a package that is only a dependency
-    in_base: bool  # the base image has it at this version (or, unknown, a minimal Debian does)
+    in_base: bool  # the base image has it (or, its list unknown, a minimal Debian does)
     deb: str = ""  # file under debs/ when vendored; "" when the base image has it already
+    base_version: str = ""  # the version the base image has instead, when it differs
+    deb_version: str = ""  # the vendored .deb's version when the archive had no longer `version`
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ each one wrote by comparing snapshots of the tree before and after it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from capsule import process, systrace
 from capsule.environment import now_iso
-from capsule.errors import EnvironmentProblem, ProcessError, StepFailed
+from capsule.errors import CapsuleError, EnvironmentProblem, ProcessError, StepFailed
 from capsule.hashing import Snapshot, Stat, diff, snapshot
 from capsule.model import Determinism, Step, StepRun
 
@@ -27,6 +28,13 @@ KERNEL_PROBE = (
     "import importlib.util, sys; "
     "sys.exit(0 if importlib.util.find_spec('ipykernel_launcher') else 1)"
 )
+# Run before an observed run (see warm_font_cache); a Python without matplotlib exits at once.
+FONT_LIST_WARMUP = (
+    "import importlib.util, sys\n"
+    "if importlib.util.find_spec('matplotlib'):\n"
+    "    import matplotlib.font_manager"
+)
+FONT_LIST_TIMEOUT_S = 300
 
 # ── user-facing strings (tests import them) ───────────────────────────────────────────────
 
@@ -134,6 +142,8 @@ def run_steps(
     for folder in (paths.logs, paths.trace, paths.config):
         folder.mkdir(parents=True, exist_ok=True)
     env = step_environment(determinism, paths, python, host)
+    if observer and paths.system is not None:
+        warm_font_cache(python, env, paths.work)
     current = dict(packaged)
     writer: dict[str, str] = {}
     records: list[StepRun] = []
@@ -180,6 +190,25 @@ def run_steps(
         )
         current = after
     return RunResult(steps=tuple(records), final=current, writer=writer)
+
+
+def warm_font_cache(python: str, env: Mapping[str, str], cwd: Path) -> None:
+    """Let matplotlib (if the analysis has it) build its font list before the observed run.
+
+    Building it opens every font of the machine; done in the observed run, every font package
+    would count as used. With the list made, a step opens only the fonts it draws with. Run
+    without capsule's tracer (nothing is recorded), and whatever happens is ignored: the step
+    builds the list itself then.
+    """
+    untraced = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "CAPSULE_TRACE_DIR")}
+    with contextlib.suppress(CapsuleError):
+        process.run(
+            (python, "-c", FONT_LIST_WARMUP),
+            cwd=cwd,
+            env=untraced,
+            check=False,
+            timeout=FONT_LIST_TIMEOUT_S,
+        )
 
 
 def outputs_of(result: RunResult, packaged: Snapshot) -> dict[str, Stat]:

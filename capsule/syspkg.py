@@ -134,14 +134,15 @@ def in_minimal_system(package: Package) -> bool:
 
 
 def missing_from(packages: Iterable[Package], base: Mapping[str, str] | None) -> list[Package]:
-    """The packages a base image lacks at the same version.
+    """The packages a base image lacks: those it has at another version are not missing.
 
     `base` maps the image's package names to versions; None (not known: no engine answered)
-    takes a minimal Debian's required packages as present.
+    takes a minimal Debian's required packages as present. Another version of the same release
+    stands in for the host's (a security update apart, most often): the caller records it.
     """
     if base is None:
         return [p for p in packages if not in_minimal_system(p)]
-    return [p for p in packages if base.get(p.name) != p.version]
+    return [p for p in packages if p.name not in base]
 
 
 def deb_name(name: str, version: str, architecture: str) -> str:

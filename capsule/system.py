@@ -9,7 +9,9 @@ files at their exact versions, so the image installs them with no network.
 
 from __future__ import annotations
 
+import fnmatch
 import platform
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -19,17 +21,25 @@ from pathlib import Path
 from capsule import process, syspkg
 from capsule.cache import cache_dir
 from capsule.errors import CapsuleError
+from capsule.manifest import DEBS_FOLDER
 from capsule.model import SystemEnvironment, SystemPackage, SystemUse, UnownedFile
 from capsule.systrace import FileUse
+from capsule.wording import plural
 
-DEBS_FOLDER = "debs"
 APT_ARCHIVES = Path("/var/cache/apt/archives")
 DOWNLOAD_TIMEOUT_S = 600
 # The machine's state, not its software: never resolved to packages nor reported.
 MACHINE_STATE = ("/proc/", "/sys/", "/dev/", "/run/", "/tmp/", "/var/tmp/", "/var/cache/")  # noqa: S108
+# Configuration: the machine's, and fontconfig's snippets (/etc/fonts/conf.d links there).
+CONFIGURATION = ("/etc/", "/usr/share/fontconfig/conf.avail/")
 # Unowned files here are the machine's own configuration (passwd, ld.so.cache, …) or data that
 # packages' scripts generate (locale-archive, fontconfig caches): recorded, not reported.
 GENERATED = ("/etc/", "/var/", "/usr/lib/locale/locale-archive")
+# Files that packages' scripts make where they install (graphviz's plugin list, GIO's and
+# GdkPixbuf's module caches): the image's dpkg makes them again.
+GENERATED_FILES = ("*/graphviz/config[0-9]*", "*.cache")
+# How apt-get download names a version the archive no longer has.
+_VERSION_GONE = re.compile(r"version '[^']*' of '([a-z0-9][a-z0-9+.-]*)(?::[a-z0-9-]+)?'")
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".pfb", ".pfa", ".afm", ".woff", ".woff2", ".pcf.gz")
 
 
@@ -62,6 +72,13 @@ def describe(
     files_of: dict[str, set[str]] = {}
     for path, package in owners.items():
         files_of.setdefault(package, set()).add(path)
+    # A package whose only files read are configuration (/etc/locale.alias of `locales`) is the
+    # machine's setting, not a program the run needs: such reads count for packages used anyway.
+    files_of = {
+        name: files
+        for name, files in files_of.items()
+        if any(not path.startswith(CONFIGURATION) for path in files)
+    }
     needed = {p.name for p in syspkg.missing_from(database.closure(files_of), base)}
     packages = tuple(
         SystemPackage(
@@ -71,6 +88,7 @@ def describe(
             files=tuple(sorted(files_of.get(p.name, ()))),
             used_by=tuple(sorted({u for f in files_of.get(p.name, ()) for u in used[f]}, key=_key)),
             in_base=p.name not in needed,
+            base_version=_other_version(p, base),
         )
         for p in (database.packages[name] for name in sorted(needed | set(files_of)))
     )
@@ -92,32 +110,43 @@ def vendor(
 ) -> tuple[SystemEnvironment, tuple[str, ...]]:
     """Fetch the .deb of every package the base image lacks into `into`/debs.
 
-    Returns the section with each vendored package's `deb` set, and the packages that could
-    not be fetched (name=version), for a finding. A .deb comes from apt's own archive folder,
-    capsule's cache, or `apt-get download` (which checks it against the signed index).
+    Returns the section with each vendored package's `deb` set, and the packages no .deb could
+    be had for (name=version), for a finding. A .deb comes from capsule's cache, apt's own
+    archive folder, or `apt-get download` (which checks it against the signed index). When the
+    archive no longer has the version used (a security update replaced it), the version it has
+    is vendored instead and recorded as `deb_version`.
     """
     wanted = [p for p in system.packages if not p.in_base]
     if not wanted:
         return system, ()
-    folder = into / DEBS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
     cache = cache_dir() / "debs"
     cache.mkdir(parents=True, exist_ok=True)
-    missing = [p for p in wanted if _cached(p, cache) is None]
+    found = {p.name: deb for p in wanted if (deb := _cached(p, cache)) is not None}
+    missing = [p for p in wanted if p.name not in found]
     if missing:
-        say(f"downloading {len(missing)} system package(s)")
-        _download(missing, cache)
-    done: dict[str, str] = {}
-    failed: list[str] = []
-    for package in wanted:
-        found = _cached(package, cache)
-        if found is None:
-            failed.append(f"{package.name}={package.version}")
-            continue
-        shutil.copyfile(found, folder / found.name)
-        done[package.name] = found.name
-    packages = tuple(replace(p, deb=done.get(p.name, "")) for p in system.packages)
-    return replace(system, packages=packages), tuple(failed)
+        say(f"downloading {plural(len(missing), 'system package')}")
+        found.update(_download(missing, cache))
+    folder = into / DEBS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    for deb in found.values():
+        shutil.copyfile(deb, folder / deb.name)
+    packages = tuple(_vendored(p, found.get(p.name)) for p in system.packages)
+    failed = tuple(f"{p.name}={p.version}" for p in wanted if p.name not in found)
+    return replace(system, packages=packages), failed
+
+
+def _vendored(package: SystemPackage, deb: Path | None) -> SystemPackage:
+    """The package with the .deb vendored for it, and that .deb's version if it differs."""
+    if deb is None:
+        return package
+    version = deb_version(deb.name)
+    return replace(package, deb=deb.name, deb_version="" if version == package.version else version)
+
+
+def deb_version(filename: str) -> str:
+    """The version in a .deb's file name (name_version_arch.deb), the epoch's %3a decoded."""
+    parts = filename.removesuffix(".deb").split("_")
+    return parts[1].replace("%3a", ":") if len(parts) == 3 else ""
 
 
 def os_release() -> str:
@@ -137,7 +166,12 @@ def fonts(system: SystemEnvironment) -> tuple[str, ...]:
 
 def reported(unowned: Iterable[UnownedFile]) -> list[UnownedFile]:
     """The unowned files worth a finding: not machine configuration or generated data."""
-    return [u for u in unowned if not u.path.startswith(GENERATED)]
+    return [
+        u
+        for u in unowned
+        if not u.path.startswith(GENERATED)
+        and not any(fnmatch.fnmatchcase(u.path, pattern) for pattern in GENERATED_FILES)
+    ]
 
 
 # ── helpers ───────────────────────────────────────────────────────────────────────────────
@@ -161,6 +195,12 @@ def _system_uses(
                 continue
             used.setdefault(use.path, set()).add(SystemUse(step=step, program=use.program))
     return used
+
+
+def _other_version(package: syspkg.Package, base: Mapping[str, str] | None) -> str:
+    """The version the base image has of the package when it is not the one the run used."""
+    theirs = (base or {}).get(package.name, "")
+    return theirs if theirs != package.version else ""
 
 
 def _key(use: SystemUse) -> tuple[str, str]:
@@ -194,19 +234,46 @@ def _cached(package: SystemPackage, cache: Path) -> Path | None:
     return None
 
 
-def _download(packages: list[SystemPackage], cache: Path) -> None:
-    """`apt-get download` the packages into the cache; failures are left for the caller."""
+def _download(packages: list[SystemPackage], cache: Path) -> dict[str, Path]:
+    """`apt-get download` the packages into the cache: name -> the .deb fetched.
+
+    One call for all of them; the versions the archive no longer has make that call fail as a
+    whole (apt names them), so the others are fetched again without them, and for those the
+    archive's own version is fetched.
+    """
     apt = shutil.which("apt-get")
     if apt is None:
-        return
+        return {}
+    exact = {p.name: f"{p.name}:{p.architecture}={p.version}" for p in packages}
     with tempfile.TemporaryDirectory(prefix="debs-", dir=cache) as tmp:
-        for package in packages:
-            spec = f"{package.name}:{package.architecture}={package.version}"
-            try:
-                process.run(
-                    (apt, "download", "-q", spec), cwd=Path(tmp), timeout=DOWNLOAD_TIMEOUT_S
-                )
-            except CapsuleError:
-                continue
-        for deb in Path(tmp).glob("*.deb"):
+        gone = _apt_download(apt, list(exact.values()), Path(tmp))
+        if gone:
+            rest = [spec for name, spec in exact.items() if name not in gone]
+            if rest:
+                _apt_download(apt, rest, Path(tmp))
+            _apt_download(
+                apt, [f"{p.name}:{p.architecture}" for p in packages if p.name in gone], Path(tmp)
+            )
+        fetched: dict[str, Path] = {}
+        for deb in sorted(Path(tmp).glob("*.deb")):
             deb.replace(cache / deb.name)
+            fetched[deb.name.split("_", 1)[0]] = cache / deb.name
+    wanted = {p.name for p in packages}
+    return {name: deb for name, deb in fetched.items() if name in wanted}
+
+
+def _apt_download(apt: str, specs: list[str], into: Path) -> set[str]:
+    """`apt-get download` specs into `into`; the names of those whose version apt lacks.
+
+    A failure apt does not explain (no network, say) counts for every one of them.
+    """
+    try:
+        done = process.run(
+            (apt, "download", "-q", *specs), cwd=into, check=False, timeout=DOWNLOAD_TIMEOUT_S
+        )
+    except CapsuleError:
+        return {spec.split(":", 1)[0].split("=", 1)[0] for spec in specs}
+    if done.returncode == 0:
+        return set()
+    gone = {match.group(1) for match in _VERSION_GONE.finditer(done.stderr)}
+    return gone or {spec.split(":", 1)[0].split("=", 1)[0] for spec in specs}

@@ -167,12 +167,15 @@ def _uses(pid: int, processes: dict[int, _Process], parents: dict[int, int]) -> 
             program = path
             # a relative program (./run.sh) is relative to the process's folder, not capsule's
             where = processes[pid].cwd
-            resolved = os.path.realpath(Path(where) / path) if where else path
+            absolute = os.path.normpath(Path(where) / path) if where else path
+            resolved = os.path.realpath(absolute)
             yield FileUse(resolved, program, executed=True)
+            if absolute != resolved:  # a link (/usr/bin/dot): its package is the program's
+                yield FileUse(absolute, program, executed=True)
             interpreter = _shebang(resolved)
             if interpreter:
                 yield FileUse(os.path.realpath(interpreter), program, executed=True)
-        else:
+        elif written or not Path(path).is_dir():  # a folder opened is a folder listed
             yield FileUse(path, program, written=written)
 
 

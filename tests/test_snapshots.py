@@ -47,7 +47,9 @@ PLAN = Plan(
 EMBEDDED_ID = "sha256:" + "0123456789abcdef" * 4
 
 
-def context(*, has_pins: bool = True, archive: str = "", runtime: bool = True) -> dict[str, Any]:
+def context(
+    *, has_pins: bool = True, archive: str = "", runtime: bool = True, debs: str = ""
+) -> dict[str, Any]:
     """The values build.py (and capsule/dockerfile.py) give the templates, for PLAN."""
     name = "paper-figures"
     return {
@@ -56,6 +58,7 @@ def context(*, has_pins: bool = True, archive: str = "", runtime: bool = True) -
         "base_image": EMBEDDED_ID if archive else "capsule-base:bookworm",
         "platform": "linux/amd64",
         "archive": archive,
+        "debs": debs,
         "tag": f"capsule/{name}",
         "env": decide(PLAN, None, {"OPENBLAS_CORETYPE": "Haswell"}).env,
         "steps": [
@@ -89,6 +92,7 @@ CASES = {
     "Dockerfile": ("Dockerfile.j2", context()),
     "Dockerfile-without-pins": ("Dockerfile.j2", context(has_pins=False, runtime=False)),
     "Dockerfile-embedded": ("Dockerfile.j2", context(archive="base-image.tar")),
+    "Dockerfile-with-debs": ("Dockerfile.j2", context(debs="debs")),
     "run.sh": ("run.sh.j2", context()),
     "dockerignore": ("dockerignore.j2", context()),
 }

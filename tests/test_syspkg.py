@@ -86,10 +86,8 @@ def test_what_a_base_lacks(database: syspkg.Database) -> None:
     minimal = [p.name for p in syspkg.missing_from(packages, None)]
     assert minimal == ["fonts-dejavu-core", "graphviz", "libgvc6"]  # libc6 is required
     image = {"libc6": "2.36-9+deb12u10", "graphviz": "2.42.2-7", "libgvc6": "2.42.2-7+b3"}
-    assert [p.name for p in syspkg.missing_from(packages, image)] == [
-        "fonts-dejavu-core",
-        "graphviz",  # another version in the image
-    ]
+    # graphviz is there at another version: present, the caller records the difference
+    assert [p.name for p in syspkg.missing_from(packages, image)] == ["fonts-dejavu-core"]
 
 
 def test_no_database_is_none(tmp_path: Path) -> None:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import io
+import json
 import os
 import re
+import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,8 +28,9 @@ import docker.utils
 import requests.exceptions
 
 from capsule import dockerfile as capsule_dockerfile
-from capsule import platforms
+from capsule import platforms, syspkg
 from capsule.backends._shared import failure_text, log_tail
+from capsule.cache import cache_dir
 from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError
 from capsule.model import Rerun, RerunRecord, RerunRequest, RunLimits
 from capsule.progress import Progress
@@ -72,6 +76,7 @@ SANDBOX_USER = "65534:65534"  # nobody:nogroup; the same uid on every reviewer's
 OUT_MOUNT = "/out"  # where the container writes its outputs (bind mount of out_dir)
 CONTAINER_TMP = "/tmp"  # noqa: S108 — inside the container: its tmpfs, not the host's /tmp
 CONTAINER_HOME = CONTAINER_TMP  # nobody's home, /nonexistent, does not exist
+DPKG_STATUS = "/var/lib/dpkg/status"  # an image's installed packages (Debian, Ubuntu)
 RUN_LABEL = "org.capsule.run"  # marks capsule's containers, so leftovers can be found
 
 PING_TIMEOUT_S = 3.0  # how long engine() waits for an answer before saying "no engine"
@@ -277,6 +282,50 @@ def load_image(archive: Path, expected_id: str) -> bool:
         ),
         hint=WRONG_LOADED_IMAGE_HINT,
     )
+
+
+def image_packages(name: str) -> dict[str, str] | None:
+    """The dpkg packages of an image the engine has (name -> version), None when it lacks the
+    image or the image has no dpkg database. Read from a created container, never started;
+    cached by image id, which is a content hash."""
+    with _connected() as client:
+        attrs = _inspect_image(client, name)
+        if attrs is None:
+            return None
+        image = str(attrs["Id"])
+        cached = cache_dir() / "image-packages" / f"{image.removeprefix('sha256:')}.json"
+        with contextlib.suppress(OSError, ValueError):
+            known: dict[str, str] = json.loads(cached.read_text(encoding="utf-8"))
+            return known
+        status = _read_file_of(client, image, DPKG_STATUS)
+    if status is None:
+        return None
+    packages = {p.name: p.version for p in syspkg.parse_status(status)}
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.partial")
+    partial.write_text(json.dumps(packages, sort_keys=True), encoding="utf-8")
+    partial.replace(cached)
+    return packages
+
+
+def _read_file_of(client: docker.DockerClient, image: str, path: str) -> str | None:
+    """The text of one file of an image (from a container created, not run), None if absent."""
+    try:
+        container = client.containers.create(image, ["true"], labels={RUN_LABEL: "1"})
+    except docker.errors.APIError as error:
+        raise _refused(f"create a container of {image}", error) from error
+    try:
+        stream, _stat = container.get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+            member = archive.extractfile(Path(path).name)
+            return None if member is None else member.read().decode("utf-8", "replace")
+    except (docker.errors.NotFound, KeyError):
+        return None
+    except docker.errors.APIError as error:
+        raise _refused(f"read {path} of {image}", error) from error
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)
 
 
 def engine_platform() -> str:

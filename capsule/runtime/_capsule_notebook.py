@@ -41,6 +41,7 @@ BINARY_TYPES = frozenset({"image/png", "image/jpeg"})
 USAGE = "usage: python -m _capsule_notebook [--kernel-python PYTHON] NOTEBOOK\n"
 KERNEL_NAME = "capsule-analysis"  # the kernel spec the client writes for the analysis' Python
 KERNEL_OPTION = "--kernel-python"
+KERNEL_SHUTDOWN_WAIT_S = 120.0  # how long a kernel may take to exit cleanly when asked
 
 
 def parse_args(argv: Sequence[str]) -> tuple[str, str] | None:
@@ -123,7 +124,11 @@ def execute(notebook: Any, path: str, argv: list[str], specs: str, executed: set
     with open(os.path.join(specs, KERNEL_NAME, "kernel.json"), "w", encoding="utf-8") as file:
         json.dump(spec, file)
     manager = AsyncKernelManager(
-        kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[specs])
+        kernel_name=KERNEL_NAME,
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[specs]),
+        # The kernel's tracer writes its record at a clean exit: jupyter_client's default (5 s,
+        # SIGTERM after half of it) lost it on a loaded machine, and with it the lock's pins.
+        shutdown_wait_time=KERNEL_SHUTDOWN_WAIT_S,
     )
 
     def note_executed(cell: Any, cell_index: int) -> None:

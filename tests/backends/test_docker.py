@@ -109,9 +109,20 @@ def write_context(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def leftover_containers(client: Any) -> list[Any]:
-    """Containers capsule started and did not remove."""
-    return list(client.containers.list(all=True, filters={"label": capsule_docker.RUN_LABEL}))
+def capsule_containers(client: Any) -> set[str]:
+    """The ids of the containers capsule started that the engine still has."""
+    found = client.containers.list(all=True, filters={"label": capsule_docker.RUN_LABEL})
+    return {container.id for container in found}
+
+
+@pytest.fixture(scope="module")
+def leftover_containers(docker_engine: Any) -> Callable[[], set[str]]:
+    """The containers capsule started in this module's tests and did not remove.
+
+    Those the engine had before (a run killed with its machine, say) are not the tests'.
+    """
+    before = capsule_containers(docker_engine)
+    return lambda: capsule_containers(docker_engine) - before
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +135,9 @@ Runner = Callable[..., tuple[ContainerResult, list[str]]]
 
 
 @pytest.fixture
-def run(docker_engine: Any, probe_image: str, tmp_path: Path) -> Iterator[Runner]:
+def run(
+    probe_image: str, tmp_path: Path, leftover_containers: Callable[[], set[str]]
+) -> Iterator[Runner]:
     """Run the probe image (or `command` in it); returns the result and the lines said."""
 
     def runner(
@@ -141,12 +154,14 @@ def run(docker_engine: Any, probe_image: str, tmp_path: Path) -> Iterator[Runner
         return result, said
 
     yield runner
-    assert leftover_containers(docker_engine) == []
+    assert leftover_containers() == set()
 
 
 @pytest.fixture(scope="module")
 def probe_run(
-    docker_engine: Any, probe_image: str, tmp_path_factory: pytest.TempPathFactory
+    leftover_containers: Callable[[], set[str]],
+    probe_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[ContainerResult, list[str], Path]:
     """One run of the probe image's CMD, shared by the sandbox tests below."""
     out = tmp_path_factory.mktemp("probe") / "out"
@@ -382,7 +397,8 @@ def test_build_from_an_image_the_engine_lacks_is_an_environment_problem(
 
 @pytest.mark.docker
 def test_run_uses_the_image_cmd_and_writes_outputs(
-    probe_run: tuple[ContainerResult, list[str], Path], docker_engine: Any
+    probe_run: tuple[ContainerResult, list[str], Path],
+    leftover_containers: Callable[[], set[str]],
 ) -> None:
     result, said, out = probe_run
     assert result.exit_code == 0, result.logs
@@ -399,7 +415,7 @@ def test_run_uses_the_image_cmd_and_writes_outputs(
     assert "probe done" in result.logs
     assert "a line on stderr" in result.logs
     assert 0 < result.duration_s < 30
-    assert leftover_containers(docker_engine) == []
+    assert leftover_containers() == set()
 
 
 @pytest.mark.docker
@@ -490,8 +506,8 @@ def test_run_pids_limit_makes_fork_fail(run: Runner) -> None:
 
 @pytest.mark.docker
 def test_run_of_a_missing_image_is_an_environment_problem(
-    docker_engine: Any, tmp_path: Path
+    leftover_containers: Callable[[], set[str]], tmp_path: Path
 ) -> None:
     with pytest.raises(EnvironmentProblem, match=NO_SUCH_IMAGE):
         capsule_docker.run_container(NO_SUCH_IMAGE, out_dir=tmp_path / "out")
-    assert leftover_containers(docker_engine) == []
+    assert leftover_containers() == set()
