@@ -10,12 +10,12 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule import interpreters, process
+from capsule import interpreters, process, syspkg, system
 from capsule.backends._shared import NOT_STARTED, failure_text, log_tail
 from capsule.cache import cache_dir
 from capsule.errors import (
@@ -39,6 +39,11 @@ HOST_DIFFERS = "this machine differs from the build's: {what}: capsule {capsule}
 PYTHON_IMPLEMENTATION = "python implementation"
 PYTHON_VERSION = "python version"
 PLATFORM = "platform"
+OS_RELEASE = "operating system"
+SYSTEM_PACKAGE = "system package {name}"
+SYSTEM_FILE = "file {path}"
+NOT_INSTALLED = "not installed"
+MISSING_HERE = "missing"
 
 VENV_READY = ".capsule-ready"  # written last: a cached environment without it is incomplete
 # What a POSIX shell (and `docker run`) reports for a command it could not start: 127 when there
@@ -78,11 +83,14 @@ class LocalBackend:
         """Find the capsule's Python (X.Y.Z, else X.Y), say how this machine differs, make its
         environment."""
         self._python = interpreters.find(self._request.manifest.lock.python_version)
+        database = syspkg.load()
         self._differences = host_differences(
             self._request.manifest,
             python_version=self._python.version,
             python_implementation=self._python.implementation,
             machine=platform.machine(),
+            packages={p.name: p.version for p in database.packages.values()} if database else None,
+            os_release=system.os_release(),
         )
         for difference in self._differences:
             progress.note(
@@ -169,17 +177,39 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str], limits: RunLimits) -> 
 
 
 def host_differences(
-    manifest: Manifest, *, python_version: str, python_implementation: str, machine: str
+    manifest: Manifest,
+    *,
+    python_version: str,
+    python_implementation: str,
+    machine: str,
+    packages: Mapping[str, str] | None = None,
+    os_release: str = "",
 ) -> tuple[HostDifference, ...]:
     """How this machine differs from the capsule's record: (what, capsule, host), in order.
 
     Only what the capsule recorded is compared; an empty record (an older capsule) is skipped.
+    `packages` are this machine's dpkg packages (name -> version), None when it has none: then
+    every system package the run used is missing here.
     """
-    compared = (
+    compared = [
         (PYTHON_IMPLEMENTATION, manifest.environment.python_implementation, python_implementation),
         (PYTHON_VERSION, manifest.lock.python_version, python_version),
         (PLATFORM, manifest.platform, platform_of(machine) or machine),
-    )
+    ]
+    section = manifest.system
+    if section is not None:
+        compared.append((OS_RELEASE, section.os_release, os_release or "unknown"))
+        here = packages or {}
+        compared.extend(
+            (SYSTEM_PACKAGE.format(name=p.name), p.version, here.get(p.name, NOT_INSTALLED))
+            for p in section.packages
+            if p.used_by  # what the run used itself; a dependency shows through its user
+        )
+        compared.extend(
+            (SYSTEM_FILE.format(path=u.path), "used by the build", MISSING_HERE)
+            for u in system.reported(section.unowned)
+            if not Path(u.path).exists()
+        )
     return tuple(
         HostDifference(what=what, capsule=capsule, host=host)
         for what, capsule, host in compared

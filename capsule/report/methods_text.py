@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
-from capsule import render
+from capsule import render, system
 from capsule.model import (
     CallSite,
     FigureInfo,
@@ -32,6 +32,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "data": ("path", "size", "sha256"),
     "outputs": ("path", "step", "written at", "sha256"),
 }
+SYSTEM_NAMED = 8  # system packages named in the text; beyond that they are counted
 MAX_DATA_LISTED = 5  # data files named one by one in the text; beyond that they are counted
 SMALLER_TABLE_OVER = 40  # TeX tables with more rows are set in \footnotesize to fit a page
 
@@ -209,6 +210,7 @@ def _software_paragraph(manifest: Manifest) -> str:
     if built:
         text += " " + _join(f"{p.name} {p.version}" for p in built)
         text += " " + ("was" if len(built) == 1 else "were") + " built from local source."
+    text += _system_sentence(manifest)
     git = env.git
     if git is not None:
         branch = f" (branch {git.branch})" if git.branch else " (detached HEAD)"
@@ -219,6 +221,33 @@ def _software_paragraph(manifest: Manifest) -> str:
         )
         text += f" The code was taken from git commit {git.commit}{branch}, {state}."
     return text
+
+
+def _system_sentence(manifest: Manifest) -> str:
+    """The programs and fonts outside Python that the run needed beyond the base image."""
+    section = manifest.system
+    if section is None:
+        return ""
+    added = [p for p in section.packages if not p.in_base]
+    if not added:
+        return ""
+    named = [p for p in added if any(_program_or_font(f) for f in p.files)]
+    release = section.os_release.replace("debian", "Debian").replace("ubuntu", "Ubuntu")
+    listed = _join(f"{p.name} {p.deb_version or p.version}" for p in named[:SYSTEM_NAMED])
+    more = len(added) - min(len(named), SYSTEM_NAMED)
+    text = (
+        f" Outside Python, the steps used the {release} packages {listed}"
+        if named
+        else (f" Outside Python, the steps used {plural(len(added), f'{release} package')}")
+    )
+    if named and more:
+        text += f" and {plural(more, 'other package')} they need"
+    return text + " (vendored as .deb files in debs/, listed in capsule.json's system section)."
+
+
+def _program_or_font(path: str) -> bool:
+    """Whether a file of a package is a program or a font: what a reader would recognise."""
+    return "/bin/" in path or path.lower().endswith(system.FONT_SUFFIXES)
 
 
 def _data_paragraph(manifest: Manifest) -> str:

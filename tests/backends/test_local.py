@@ -34,7 +34,16 @@ from capsule.backends.local import (
 from capsule.build import BuildOptions, build
 from capsule.cli import main
 from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError
-from capsule.model import HostDifference, Rerun, RerunRequest, RunLimits
+from capsule.model import (
+    HostDifference,
+    Rerun,
+    RerunRequest,
+    RunLimits,
+    SystemEnvironment,
+    SystemPackage,
+    SystemUse,
+    UnownedFile,
+)
 from capsule.platforms import platform_of
 from capsule.progress import Progress
 
@@ -169,6 +178,39 @@ def test_host_differences_list_what_differs_and_nothing_else() -> None:
     assert host_differences(
         unpinned, python_version="3.11.7", python_implementation="PyPy", machine="riscv64"
     ) == (HostDifference(what=PYTHON_IMPLEMENTATION, capsule="CPython", host="PyPy"),)
+
+
+def test_host_differences_name_the_system_packages_and_files_the_run_used() -> None:
+    user = (SystemUse(step="make", program="/usr/bin/make"),)
+    section = SystemEnvironment(
+        os_release="debian 12",
+        observer="strace 6.1",
+        packages=(
+            SystemPackage("make", "4.3-4.1", "amd64", ("/usr/bin/make",), user, in_base=False),
+            SystemPackage("graphviz", "2.42.2-7", "amd64", ("/usr/bin/dot",), user, False),
+            SystemPackage("libc6", "2.36-9", "amd64", ("/usr/lib/libc.so.6",), user, True),
+            SystemPackage("libgvc6", "2.42.2-7", "amd64", (), (), in_base=False),  # a dependency
+        ),
+        unowned=(UnownedFile("/opt/capsule-test-missing/tool", user),),
+        base_packages="image",
+    )
+    the_manifest = dataclasses.replace(sample_manifest(), system=section)
+    found = host_differences(
+        the_manifest,
+        python_version="3.11.7",
+        python_implementation="CPython",
+        machine="x86_64",
+        packages={"make": "4.3-4.1", "libc6": "2.36-9+deb12u14"},
+        os_release="ubuntu 24.04",
+    )
+    assert found == (
+        HostDifference(what="operating system", capsule="debian 12", host="ubuntu 24.04"),
+        HostDifference(what="system package graphviz", capsule="2.42.2-7", host="not installed"),
+        HostDifference(what="system package libc6", capsule="2.36-9", host="2.36-9+deb12u14"),
+        HostDifference(
+            what="file /opt/capsule-test-missing/tool", capsule="used by the build", host="missing"
+        ),
+    )
 
 
 def test_verify_lists_the_host_differences(
