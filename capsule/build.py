@@ -56,7 +56,7 @@ from capsule.model import (
 from capsule.naming import RUNTIME_LOCK, RUNTIME_PYTHON_VARIABLE, RUNTIME_WHEELS, capsule_name
 from capsule.progress import Progress
 from capsule.report import methods_report as report
-from capsule.scratch import TracedRun, copy_sources, install_runtime, interpreter, traced_run
+from capsule.scratch import TracedRun, copy_sources, install_runtime, traced_run
 from capsule.wording import plural
 
 CODE_SUFFIXES = (".py", ".ipynb", ".sh", ".r", ".R", ".jl", ".m", ".do", ".sql", ".mk", ".pyx")
@@ -79,6 +79,14 @@ EMBED_NEEDS_ENGINE = (
     "--embed-base-image saves the base image from a Docker engine, and none answers"
 )
 EMBED_NEEDS_ENGINE_HINT = "start a Docker engine, or build without --embed-base-image"
+OTHER_PYTHON = (
+    "the base image {image} runs {theirs} and the analysis {ours}: the rerun would not use the "
+    "interpreter the outputs were made with"
+)
+OTHER_PYTHON_HINT = (
+    "give a base image with Python {version} (--base-image; scripts/make-base-image.sh makes one "
+    "with this machine's interpreter), or run the analysis with the image's Python (--python)"
+)
 # template -> file of the capsule (the Dockerfile comes from capsule/dockerfile.py)
 RENDERED = (
     ("dockerignore.j2", ".dockerignore"),
@@ -122,7 +130,10 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
     target = _check_output(options, source)
     _refuse_secrets(source, the_plan)
     _check_embeddable(options)
-    python = interpreter(options.python or the_plan.python)
+    analysis = interpreters.resolve(options.python or the_plan.python)
+    python = analysis.path
+    base_image = options.base_image or _default_base_image(analysis.version)
+    rerun_python = _check_rerun_python(base_image, analysis)
     host = dict(os.environ)
     started_at = environment.now_iso()
     with _staging(target) as staging, tempfile.TemporaryDirectory(prefix="capsule-run-") as tmp:
@@ -158,7 +169,6 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
         runtime_lock = _pin_runtime(staging, the_plan, progress)
         with progress.stage("Comparing with the outputs on disk"):
             outputs = _compare_on_disk(source, staging / "expected", run, the_plan)
-        base_image = options.base_image or _default_base_image(the_lock.python_version)
         with progress.stage("Resolving what the run used of the system"):
             used = _system(run, staging, python, base_image, (source, Path(tmp)), progress)
         archive = None
@@ -183,6 +193,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
             determinism,
             env,
             used,
+            rerun_python,
         )
         capsule_id = manifest.write(the_manifest, staging)
         with progress.stage("Writing the methods report"):
@@ -205,11 +216,13 @@ def _manifest(
     determinism: Determinism,
     env: Environment,
     used: tuple[SystemEnvironment, tuple[str, ...]],
+    rerun_python: str,
 ) -> Manifest:
     """Render the capsule's files into staging and describe it all in the manifest.
 
     `locks` are the analysis' and that of capsule's notebook client (None without notebooks);
-    `used` the system section and the system packages no .deb could be had for.
+    `used` the system section and the system packages no .deb could be had for; `rerun_python`
+    the base image's Python as asked ("" when it could not be).
     """
     the_lock, runtime_lock = locks
     system_section = used[0]
@@ -243,12 +256,13 @@ def _manifest(
         outputs=outputs,
         steps=run.result.steps,
         capsule_files=_capsule_files(staging),
-        findings=_findings(source, the_plan, run, the_lock, outputs, used),
+        findings=_findings(source, the_plan, run, the_lock, outputs, used, rerun_python),
         provenance=run.provenance,
         platform=the_platform,
         base_image_archive=archive,
         runtime_lock=runtime_lock,
         system=system_section,
+        rerun_python=rerun_python,
     )
 
 
@@ -380,6 +394,23 @@ def _refuse_secrets(source: Path, the_plan: Plan) -> None:
         )
 
 
+def _check_rerun_python(base_image: str, analysis: interpreters.Interpreter) -> str:
+    """The base image's Python ("CPython 3.11.7"), which must be the analysis' own; "" when no
+    engine has the image to ask. Another implementation or X.Y.Z stops the build (exit 3)."""
+    if not docker.engine_available():
+        return ""
+    found = docker.image_python(base_image)
+    if found is None:
+        return ""
+    theirs, ours = (f"{i.implementation} {i.version}" for i in (found, analysis))
+    if theirs != ours:
+        raise EnvironmentProblem(
+            OTHER_PYTHON.format(image=base_image, theirs=theirs, ours=ours),
+            hint=OTHER_PYTHON_HINT.format(version=analysis.version),
+        )
+    return theirs
+
+
 def _check_embeddable(options: BuildOptions) -> None:
     """--embed-base-image needs an engine (and the --base-image named): said before any run."""
     if not options.embed_base_image:
@@ -479,6 +510,7 @@ def _findings(
     the_lock: Lock,
     outputs: tuple[OutputEntry, ...],
     used: tuple[SystemEnvironment, tuple[str, ...]],
+    rerun_python: str,
 ) -> tuple[Finding, ...]:
     """Every audit check (all of them are fast) on the analysis and what this build's run saw."""
     executed = tuple(
@@ -493,6 +525,7 @@ def _findings(
             executed_notebooks=tuple((nb, path) for nb, path in executed if path.is_file()),
             system=used[0],
             unvendored=used[1],
+            rerun_python=rerun_python,
         ),
         imported_distributions=tuple(
             (pin.name, pin.version, pin.origin) for pin in the_lock.pins if pin.source == "built"

@@ -26,7 +26,7 @@ NEWEST = (3, 13)
 # Printed by the interpreter asked: X Y VERSION IMPLEMENTATION on one line. Written so that any
 # Python answers it, 2.7 included, and with -E -S so that neither its PYTHON* variables nor its
 # site-packages (a sitecustomize) can change the answer.
-_ASK = (
+ASK = (
     "import platform, sys; print('%d %d %s %s' % (sys.version_info[0], sys.version_info[1], "
     "platform.python_version(), platform.python_implementation()))"
 )
@@ -84,16 +84,27 @@ def supported_range() -> str:
 def ask(python: str) -> Interpreter:
     """Ask `python` which Python it is (one short subprocess); PlanError if it does not say."""
     try:
-        done = process.run([python, "-E", "-S", "-c", _ASK], check=False, timeout=_ASK_TIMEOUT_S)
+        done = process.run([python, "-E", "-S", "-c", ASK], check=False, timeout=_ASK_TIMEOUT_S)
     except CapsuleError as error:  # it cannot be started, or it hangs
         raise PlanError(
             NO_ANSWER.format(python=python, reason=error.message), hint=NO_ANSWER_HINT
         ) from error
-    fields = done.stdout.split()
-    if done.returncode != 0 or len(fields) != 4 or not (fields[0] + fields[1]).isdigit():
+    found = answer(python, done.stdout) if done.returncode == 0 else None
+    if found is None:
         said = process.stderr_tail(done.stderr, 3) or done.stdout.strip() or "no answer"
         reason = f"exit code {done.returncode}, {said}"
         raise PlanError(NO_ANSWER.format(python=python, reason=reason), hint=NO_ANSWER_HINT)
+    return found
+
+
+def answer(python: str, said: str) -> Interpreter | None:
+    """The interpreter described by what ASK printed (its last line), None if that is not it."""
+    lines = said.strip().splitlines()
+    fields = lines[-1].split() if lines else []
+    if len(fields) != 4 or not (fields[0] + fields[1]).isdigit():
+        return None
+    if not _VERSION.fullmatch(fields[2]) or not fields[3].isalnum():
+        return None
     return Interpreter(
         path=python,
         version=fields[2],

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-FORMAT_VERSION = 1
+# 2: platform, base_image_archive, runtime_lock, system and rerun_python (format 1 is still read)
+FORMAT_VERSION = 2
 
 StepKind = Literal["script", "notebook", "command"]
 FileRole = Literal["code", "data", "other"]
@@ -331,6 +332,9 @@ class Manifest:
     # None when no step is a notebook.
     runtime_lock: Lock | None = None
     system: SystemEnvironment | None = None  # None: a capsule from before system observation
+    # The base image's python3 as build asked it ("CPython 3.11.7"): the rerun's interpreter;
+    # "" when no engine had the image to ask.
+    rerun_python: str = ""
 
 
 @dataclass(frozen=True)
@@ -454,6 +458,7 @@ class Rerun:
     platform: str = ""  # where it ran: the engine's platform (docker), this machine's (local)
     emulated: bool = False  # the engine's architecture differs from the capsule's platform
     host_differences: tuple[HostDifference, ...] = ()  # local: this machine against the build's
+    python: str = ""  # the interpreter the rerun ran: "CPython 3.11.7"; "" if it was not asked
 
 
 @dataclass(frozen=True)
@@ -479,3 +484,4 @@ class Verification:
     rerun_platform: str = ""  # the platform the rerun ran on
     emulated: bool = False  # the rerun ran under emulation (another architecture)
     host_differences: tuple[HostDifference, ...] = ()  # local backend: host against capsule
+    rerun_python: str = ""  # the interpreter the rerun ran: "CPython 3.11.7"; "" if not asked

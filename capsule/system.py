@@ -30,6 +30,17 @@ APT_ARCHIVES = Path("/var/cache/apt/archives")
 DOWNLOAD_TIMEOUT_S = 600
 # The machine's state, not its software: never resolved to packages nor reported.
 MACHINE_STATE = ("/proc/", "/sys/", "/dev/", "/run/", "/tmp/", "/var/tmp/", "/var/cache/")  # noqa: S108
+# Without the base image's own list: what a Python image (python:X.Y.Z-slim, Debian's python3)
+# has beside the required packages, found as the closure of these where this machine has them:
+# apt (every Debian image has it, and libstdc++6 with it) and what Python's library needs.
+PYTHON_IMAGE_ROOTS = (
+    "apt",
+    "libpython3-stdlib",
+    "python3-minimal",
+    "ca-certificates",
+    "netbase",
+    "tzdata",
+)
 # Configuration: the machine's, and fontconfig's snippets (/etc/fonts/conf.d links there).
 CONFIGURATION = ("/etc/", "/usr/share/fontconfig/conf.avail/")
 # Unowned files here are the machine's own configuration (passwd, ld.so.cache, …) or data that
@@ -79,7 +90,11 @@ def describe(
         for name, files in files_of.items()
         if any(not path.startswith(CONFIGURATION) for path in files)
     }
-    needed = {p.name for p in syspkg.missing_from(database.closure(files_of), base)}
+    needed = {
+        p.name
+        for p in syspkg.missing_from(database.closure(files_of), base)
+        if base is not None or p.name not in _python_image(database)
+    }
     packages = tuple(
         SystemPackage(
             name=p.name,
@@ -195,6 +210,13 @@ def _system_uses(
                 continue
             used.setdefault(use.path, set()).add(SystemUse(step=step, program=use.program))
     return used
+
+
+def _python_image(database: syspkg.Database) -> set[str]:
+    """What any Python base image has beside the required packages: apt's, and those Python's
+    standard library needs (libssl3, libffi8, tzdata, …) as Debian's own python3 here needs."""
+    roots = [name for name in PYTHON_IMAGE_ROOTS if name in database.packages]
+    return {package.name for package in database.closure(roots)}
 
 
 def _other_version(package: syspkg.Package, base: Mapping[str, str] | None) -> str:

@@ -172,7 +172,8 @@ def print_verification(result: VerifyResult, out: Console) -> None:
     out.print(Text(verdict_line(verification), style=OUTCOME_STYLE[verification.outcome]))
     out.print(
         f"capsule sha256:{verification.capsule_id} · backend {verification.backend}"
-        f" · {verification.image}",
+        f" · {verification.image}"
+        + (f" · {verification.rerun_python}" if verification.backend == "docker" else ""),
         markup=False,
     )
     out.print(f"report: {result.report_dir / VERIFICATION_HTML}", markup=False)

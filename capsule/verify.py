@@ -28,6 +28,7 @@ from capsule.model import (
     Backend,
     CheckStatus,
     Environment,
+    HostDifference,
     Manifest,
     Outcome,
     OutputCheck,
@@ -43,6 +44,7 @@ from capsule.report.methods_report import DERIVED_FILES
 
 VERIFICATION_JSON = "verification.json"
 VERIFICATION_HTML = "verification.html"
+IMAGE_PYTHON = "the image's python"  # HostDifference.what when the image runs another Python
 EXACT = Tolerances()
 DEFAULT_LIMITS = RunLimits()
 
@@ -131,10 +133,24 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
         platform=the_manifest.platform,
         rerun_platform=rerun.platform,
         emulated=rerun.emulated,
-        host_differences=rerun.host_differences,
+        host_differences=rerun.host_differences + _python_difference(the_manifest, rerun, name),
+        rerun_python=rerun.python,
     )
     write_reports(verification, report_dir)
     return VerifyResult(verification=verification, report_dir=report_dir)
+
+
+def _python_difference(
+    the_manifest: Manifest, rerun: Rerun, backend: Backend
+) -> tuple[HostDifference, ...]:
+    """The image's Python, when it is not the capsule's (another --base-image, an old capsule).
+
+    The local backend compares its interpreter itself, among the host's differences.
+    """
+    built = f"{the_manifest.environment.python_implementation} {the_manifest.lock.python_version}"
+    if backend == "local" or not rerun.python or rerun.python == built:
+        return ()
+    return (HostDifference(what=IMAGE_PYTHON, capsule=built, host=rerun.python),)
 
 
 def _keep(rerun_dir: Path, report_dir: Path) -> None:

@@ -11,11 +11,18 @@ out=build/paper_figures.capsule
 # The offline base image scripts/make-base-image.sh makes; CAPSULE_BASE_IMAGE picks another.
 base="${CAPSULE_BASE_IMAGE:-capsule-base:bookworm}"
 
+# Ready: an engine answers and has the image, whose python3 is the very one of .venv (build
+# refuses another: the rerun must use the interpreter the outputs were made with).
 image_ready() {
   .venv/bin/python - "$1" <<'PY'
-import sys
+import platform, sys
 from capsule.backends import docker
-sys.exit(0 if docker.engine_available() and docker.image_exists(sys.argv[1]) else 1)
+found = docker.image_python(sys.argv[1]) if docker.engine_available() else None
+if found is not None and found.version != platform.python_version():
+    print(f"The base image {sys.argv[1]} has Python {found.version}, and capsule's .venv "
+          f"{platform.python_version()}: remake it (docker rmi {sys.argv[1]}; "
+          "sudo bash scripts/make-base-image.sh).")
+sys.exit(0 if found is not None and found.version == platform.python_version() else 1)
 PY
 }
 
@@ -30,8 +37,8 @@ fi
 "$capsule" build examples/paper_figures -o "$out" --force
 echo
 if .venv/bin/python -c 'from capsule.backends import docker; raise SystemExit(not docker.engine_available())'; then
-  echo "The Docker engine has no base image $base (no registry is needed to make one:"
-  echo "sudo bash scripts/make-base-image.sh); verifying with the local backend instead."
+  echo "The Docker engine has no base image $base with this Python (no registry is needed to"
+  echo "make one: sudo bash scripts/make-base-image.sh); verifying with the local backend instead."
 else
   echo "No Docker engine answers; verifying with the local backend instead."
 fi

@@ -270,7 +270,9 @@ def findings(section: SystemEnvironment, unvendored: tuple[str, ...] = ()) -> di
         run=RunFacts(
             provenance=None,  # type: ignore[arg-type]
             outputs=(),
-            build=BuildFacts(on_disk=(), system=section, unvendored=unvendored),
+            build=BuildFacts(
+                on_disk=(), system=section, unvendored=unvendored, rerun_python="CPython 3.11.7"
+            ),
         ),
     )
     return {f.check: f.message for check in system_checks.CHECKS.values() for f in check(context)}
@@ -287,6 +289,22 @@ def test_the_findings_name_what_the_rerun_will_lack() -> None:
     assert "/opt/tools/bin/helper" in said["system-file-unowned"]
     assert "/usr/bin/make" in said["system-file-unowned"]
     assert "graphviz=2.42" in said["system-package-not-vendored"]
+
+
+def test_a_build_that_could_not_ask_the_images_python_says_so() -> None:
+    context = AuditContext(
+        root=Path("/nonexistent"),
+        plan=None,  # type: ignore[arg-type]  # the system checks read only the run
+        files=(),
+        code=(),
+        run=RunFacts(
+            provenance=None,  # type: ignore[arg-type]
+            outputs=(),
+            build=BuildFacts(on_disk=(), system=section_of(), rerun_python=""),
+        ),
+    )
+    (finding,) = system_checks.rerun_python_unchecked(context)
+    assert finding.check == "rerun-python-unchecked" and finding.severity == "info"
 
 
 def test_a_build_without_the_observer_says_so() -> None:

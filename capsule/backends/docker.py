@@ -15,6 +15,7 @@ import json
 import os
 import re
 import tarfile
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,7 +29,7 @@ import docker.utils
 import requests.exceptions
 
 from capsule import dockerfile as capsule_dockerfile
-from capsule import platforms, syspkg
+from capsule import interpreters, platforms, syspkg
 from capsule.backends._shared import failure_text, log_tail
 from capsule.cache import cache_dir
 from capsule.errors import CapsuleError, EnvironmentProblem, ManifestError
@@ -64,6 +65,10 @@ WRONG_LOADED_IMAGE = (
 WRONG_LOADED_IMAGE_HINT = (
     "the capsule was changed after it was built: fetch it again, or ask its author to rebuild it"
 )
+NO_IMAGE_PYTHON = "the base image {image} has no python3 that answers: {said}"
+NO_IMAGE_PYTHON_HINT = (
+    "choose a base image with Python (--base-image), e.g. one made by scripts/make-base-image.sh"
+)
 EMBED_NEEDS_IMAGE = "--embed-base-image: the base image {image} is not on this Docker engine"
 EMULATED = (
     "the capsule was made for {platform} and this Docker engine runs {engine}: the rebuild and "
@@ -76,6 +81,8 @@ SANDBOX_USER = "65534:65534"  # nobody:nogroup; the same uid on every reviewer's
 OUT_MOUNT = "/out"  # where the container writes its outputs (bind mount of out_dir)
 CONTAINER_TMP = "/tmp"  # noqa: S108 — inside the container: its tmpfs, not the host's /tmp
 CONTAINER_HOME = CONTAINER_TMP  # nobody's home, /nonexistent, does not exist
+IMAGE_PYTHON = "python3"  # the interpreter a capsule's Dockerfile makes its environment with
+ASK_TIMEOUT_S = 60
 DPKG_STATUS = "/var/lib/dpkg/status"  # an image's installed packages (Debian, Ubuntu)
 RUN_LABEL = "org.capsule.run"  # marks capsule's containers, so leftovers can be found
 
@@ -306,6 +313,40 @@ def image_packages(name: str) -> dict[str, str] | None:
     partial.write_text(json.dumps(packages, sort_keys=True), encoding="utf-8")
     partial.replace(cached)
     return packages
+
+
+def image_python(name: str) -> interpreters.Interpreter | None:
+    """The `python3` of an image the engine has, asked in a sandboxed container; None when the
+    engine lacks the image. Cached by image id. An image without a python3 that answers is an
+    EnvironmentProblem naming it."""
+    with _connected() as client:
+        attrs = _inspect_image(client, name)
+    if attrs is None:
+        return None
+    image = str(attrs["Id"])
+    cached = cache_dir() / "image-python" / image.removeprefix("sha256:")
+    with contextlib.suppress(OSError):
+        known = interpreters.answer(IMAGE_PYTHON, cached.read_text(encoding="utf-8"))
+        if known is not None:
+            return known
+    with tempfile.TemporaryDirectory(prefix="capsule-ask-") as tmp:
+        result = run_container(
+            image,
+            out_dir=Path(tmp) / "out",
+            command=(IMAGE_PYTHON, "-E", "-S", "-c", interpreters.ASK),
+            limits=RunLimits(timeout_s=ASK_TIMEOUT_S),
+        )
+    found = interpreters.answer(IMAGE_PYTHON, result.logs) if result.ok else None
+    if found is None:
+        raise EnvironmentProblem(
+            NO_IMAGE_PYTHON.format(
+                image=name, said=" | ".join(log_tail(result.logs)[-3:]) or "nothing"
+            ),
+            hint=NO_IMAGE_PYTHON_HINT,
+        )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(result.logs.strip().splitlines()[-1] + "\n", encoding="utf-8")
+    return found
 
 
 def _read_file_of(client: docker.DockerClient, image: str, path: str) -> str | None:
@@ -641,6 +682,7 @@ class DockerBackend:
         self._build_s = 0.0
         self._platform = ""
         self._emulated = False
+        self._python = ""
 
     def prepare(self, progress: Progress) -> None:
         """Build the capsule's image, from a Dockerfile rendered from its manifest, offline."""
@@ -673,6 +715,8 @@ class DockerBackend:
                 exclude=capsule_dockerfile.context_exclude(manifest.name),
             )
         self._build_s = time.monotonic() - start
+        found = image_python(self._image_id)
+        self._python = f"{found.implementation} {found.version}" if found else ""
 
     def rerun(self, rerun_dir: Path, progress: Progress) -> Rerun:
         """Run the image in the sandbox, its outputs and logs written under rerun_dir."""
@@ -703,6 +747,7 @@ class DockerBackend:
             image_id=self._image_id,
             platform=self._platform,
             emulated=self._emulated,
+            python=self._python,
         )
 
     def cleanup(self) -> None:

@@ -155,6 +155,7 @@ class LocalBackend:
             started=ended.started,
             platform=platform_of(platform.machine()),
             host_differences=self._differences,
+            python=f"{self._python.implementation} {self._python.version}",
         )
 
     def cleanup(self) -> None:

@@ -42,6 +42,7 @@ class BuildFacts:
     executed_notebooks: tuple[tuple[str, Path], ...] = ()  # notebook step -> its executed copy
     system: SystemEnvironment | None = None  # what the run used of the operating system
     unvendored: tuple[str, ...] = ()  # system packages (name=version) no .deb could be had for
+    rerun_python: str = ""  # the base image's Python, as asked; "" when it could not be
 
 
 @dataclass(frozen=True)

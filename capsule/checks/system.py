@@ -15,6 +15,10 @@ UNOWNED_FIX = (
 )
 NOT_OBSERVED_FIX = "install strace (Debian: apt-get install strace) and build again"
 NOT_DEBIAN_FIX = "build on Debian or Ubuntu, or install the programs in the base image yourself"
+RERUN_PYTHON_FIX = (
+    "build where a Docker engine has the base image (docker pull it, or --base-image an image "
+    "made by scripts/make-base-image.sh)"
+)
 UNVENDORED_FIX = (
     "check that apt can download these versions (apt-get download NAME=VERSION), or upgrade "
     "the packages on this machine and build again"
@@ -85,9 +89,24 @@ def system_package_not_vendored(ctx: AuditContext) -> Iterator[Finding]:
     )
 
 
+def rerun_python_unchecked(ctx: AuditContext) -> Iterator[Finding]:
+    """No engine had the base image: build could not check that it runs the analysis' Python."""
+    build = ctx.run.build if ctx.run else None
+    if build is None or build.rerun_python or build.system is None:
+        return
+    yield Finding(
+        check="rerun-python-unchecked",
+        severity="info",
+        message="no Docker engine here had the base image, so build could not check that its "
+        "python3 is the one the analysis ran with; verify will use whatever the image has",
+        fix=RERUN_PYTHON_FIX,
+    )
+
+
 CHECKS: dict[str, Check] = {
     "system-not-observed": system_not_observed,
     "system-not-debian": system_not_debian,
     "system-file-unowned": system_file_unowned,
     "system-package-not-vendored": system_package_not_vendored,
+    "rerun-python-unchecked": rerun_python_unchecked,
 }

@@ -390,6 +390,9 @@ def _table_preview(file: Path, delimiter: str, where: str) -> TablePreview | str
 # ── the run ───────────────────────────────────────────────────────────────────────────────
 
 
+RERUN_PYTHON_UNKNOWN = "not checked (no engine had the base image)"
+
+
 def _environment_facts(the_manifest: Manifest) -> list[Fact]:
     """OS, CPU, cores, memory, Python, host, user and times of the build's run."""
     env = the_manifest.environment
@@ -403,6 +406,7 @@ def _environment_facts(the_manifest: Manifest) -> list[Fact]:
         Fact("Started", time_text(env.started_at), title=env.started_at),
         Fact("Finished", time_text(env.finished_at), title=env.finished_at),
         Fact("Base image", the_manifest.base_image, mono=True),
+        Fact("Rerun's Python", the_manifest.rerun_python or RERUN_PYTHON_UNKNOWN, mono=True),
         Fact("Lock written by", the_manifest.lock.tool),
     ]
 

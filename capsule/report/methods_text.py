@@ -192,6 +192,10 @@ def _software_paragraph(manifest: Manifest) -> str:
     cores = plural(env.cpu_cores_logical, "logical core")
     memory = f"{memory_text(env.memory_bytes)} memory"
     text = f"All analyses were run with {python} on {machine} ({cores}, {memory})."
+    if manifest.rerun_python:
+        text += (
+            f" The capsule's image reruns them with the same interpreter ({manifest.rerun_python})."
+        )
     pins = manifest.lock.pins
     named = key_packages(manifest)
     lockfile = "the full list with SHA-256 hashes is in requirements.lock"

@@ -238,6 +238,8 @@ def _run_facts(verification: Verification) -> list[Fact]:
         Fact("Backend", "Docker container" if docker else "local virtual environment (host)"),
         Fact("Base image" if docker else "Interpreter", verification.image, mono=True),
     ]
+    if docker and verification.rerun_python:
+        facts.append(Fact("Python", verification.rerun_python, mono=True))
     if verification.image_id:
         facts.append(
             Fact(
