@@ -39,17 +39,22 @@ def python38() -> interpreters.Interpreter:
         pytest.skip("no Python 3.8 here (looked for python3.8 on PATH and in pyenv's versions)")
 
 
+def analysis_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A copy of the project without its outputs, and where its capsule goes; a fresh cache."""
+    monkeypatch.setenv("CAPSULE_CACHE_DIR", str(tmp_path / "cache"))
+    source = tmp_path / "old-python"
+    shutil.copytree(PROJECT, source)
+    shutil.rmtree(source / "results")  # the outputs on disk are the author's; build makes its own
+    return source, tmp_path / "old.capsule"
+
+
 def test_an_analysis_on_python_3_8_is_built_and_verified_locally(
     python38: interpreters.Interpreter,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("CAPSULE_CACHE_DIR", str(tmp_path / "cache"))
-    source = tmp_path / "old-python"
-    shutil.copytree(PROJECT, source)
-    shutil.rmtree(source / "results")  # the outputs on disk are the author's; build makes its own
-    out = tmp_path / "old.capsule"
+    source, out = analysis_copy(tmp_path, monkeypatch)
     assert main(["build", str(source), "-o", str(out), "--python", python38.path]) == 0
 
     built = json.loads((out / "capsule.json").read_text())
@@ -114,11 +119,7 @@ def test_an_analysis_on_python_3_8_is_verified_in_docker(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("CAPSULE_CACHE_DIR", str(tmp_path / "cache"))
-    source = tmp_path / "old-python"
-    shutil.copytree(PROJECT, source)
-    shutil.rmtree(source / "results")
-    out = tmp_path / "old.capsule"
+    source, out = analysis_copy(tmp_path, monkeypatch)
     build_args = ["--python", python38.path, "--base-image", python38_image]
     assert main(["build", str(source), "-o", str(out), *build_args]) == 0
     here = f"{python38.implementation} {python38.version}"

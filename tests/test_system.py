@@ -260,20 +260,21 @@ def test_a_debs_version_is_read_from_its_name() -> None:
 # ── findings ──────────────────────────────────────────────────────────────────────────────
 
 
-def findings(section: SystemEnvironment, unvendored: tuple[str, ...] = ()) -> dict[str, str]:
-    """check id -> message of the system checks on a build with this section."""
-    context = AuditContext(
+def build_context(build: BuildFacts) -> AuditContext:
+    """An audit context holding only a build's facts: all the system checks read."""
+    return AuditContext(
         root=Path("/nonexistent"),
         plan=None,  # type: ignore[arg-type]  # the system checks read only the run
         files=(),
         code=(),
-        run=RunFacts(
-            provenance=None,  # type: ignore[arg-type]
-            outputs=(),
-            build=BuildFacts(
-                on_disk=(), system=section, unvendored=unvendored, rerun_python="CPython 3.11.7"
-            ),
-        ),
+        run=RunFacts(provenance=None, outputs=(), build=build),  # type: ignore[arg-type]
+    )
+
+
+def findings(section: SystemEnvironment, unvendored: tuple[str, ...] = ()) -> dict[str, str]:
+    """check id -> message of the system checks on a build with this section."""
+    context = build_context(
+        BuildFacts(on_disk=(), system=section, unvendored=unvendored, rerun_python="CPython 3.11.7")
     )
     return {f.check: f.message for check in system_checks.CHECKS.values() for f in check(context)}
 
@@ -292,17 +293,7 @@ def test_the_findings_name_what_the_rerun_will_lack() -> None:
 
 
 def test_a_build_that_could_not_ask_the_images_python_says_so() -> None:
-    context = AuditContext(
-        root=Path("/nonexistent"),
-        plan=None,  # type: ignore[arg-type]  # the system checks read only the run
-        files=(),
-        code=(),
-        run=RunFacts(
-            provenance=None,  # type: ignore[arg-type]
-            outputs=(),
-            build=BuildFacts(on_disk=(), system=section_of(), rerun_python=""),
-        ),
-    )
+    context = build_context(BuildFacts(on_disk=(), system=section_of(), rerun_python=""))
     (finding,) = system_checks.rerun_python_unchecked(context)
     assert finding.check == "rerun-python-unchecked" and finding.severity == "info"
 
