@@ -171,10 +171,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
             outputs = _compare_on_disk(source, staging / "expected", run, the_plan)
         with progress.stage("Resolving what the run used of the system"):
             used = _system(run, staging, python, base_image, (source, Path(tmp)), progress)
-        archive = None
-        if options.embed_base_image:
-            with progress.stage(f"Saving the base image {base_image} into the capsule"):
-                archive = _embed(base_image, staging)
+        archive = _embed(base_image, staging, progress) if options.embed_base_image else None
         env = environment.describe(
             started_at=started_at,
             finished_at=environment.now_iso(),
@@ -424,9 +421,10 @@ def _check_embeddable(options: BuildOptions) -> None:
         )
 
 
-def _embed(base_image: str, staging: Path) -> ImageArchive:
+def _embed(base_image: str, staging: Path, progress: Progress) -> ImageArchive:
     """Save the base image into the capsule; its hash goes into the manifest like any file's."""
-    image_id = docker.save_image(base_image, staging / dockerfile.ARCHIVE_FILE)
+    with progress.stage(f"Saving the base image {base_image} into the capsule"):
+        image_id = docker.save_image(base_image, staging / dockerfile.ARCHIVE_FILE)
     return ImageArchive(file=dockerfile.ARCHIVE_FILE, image_id=image_id)
 
 
