@@ -161,15 +161,24 @@ class AuditOptions:
     python: str = ""
 
 
+NO_STEPS_AUDIT = (
+    "the static checks run, not the determinism probe (list the steps in capsule.toml for it)"
+)
+
+
 def audit(options: AuditOptions, progress: Progress | None = None) -> AuditResult:
     """Audit an analysis: every check, and with runs > 0 the determinism probe too."""
     progress = progress or Progress(enabled=False)
     root = options.source
-    the_plan = plans.load(root)
+    try:
+        the_plan = plans.load(root)
+    except plans.NoStepsFound as error:
+        the_plan = plans.without_steps(root)  # the static checks need no step; the probe does
+        progress.note(f"[yellow]note:[/yellow] {error.message}: {NO_STEPS_AUDIT}")
     with progress.stage("Reading the analysis and its code"):
         context = static_context(root, the_plan)
     findings: list[Finding] = []
-    if options.runs > 0:
+    if options.runs > 0 and the_plan.steps:
         variations = probe.ALL if options.variations is None else options.variations
         total = options.runs + len(variations) + 1
         with progress.stage(f"Running the analysis {total} times (determinism probe)"):

@@ -36,7 +36,7 @@ from capsule import (
 from capsule.backends import docker
 from capsule.checks import BuildFacts, secrets
 from capsule.determinism import decide
-from capsule.errors import CapsuleError, EnvironmentProblem, PlanError
+from capsule.errors import CapsuleError, EnvironmentProblem, PlanError, StepFailed
 from capsule.hashing import Snapshot, Stat, copy_hashed, matches, sha256_file, snapshot, walk
 from capsule.model import (
     FORMAT_VERSION,
@@ -79,6 +79,7 @@ EMBED_NEEDS_ENGINE = (
     "--embed-base-image saves the base image from a Docker engine, and none answers"
 )
 EMBED_NEEDS_ENGINE_HINT = "start a Docker engine, or build without --embed-base-image"
+FAILED_SUFFIX = ".failed"  # NAME.capsule.failed/logs: the logs of a build whose step failed
 OTHER_PYTHON = (
     "the base image {image} runs {theirs} and the analysis {ours}: the rerun would not use the "
     "interpreter the outputs were made with"
@@ -141,7 +142,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildSumma
             packaged = copy_sources(source, staging / "work", the_plan)
         determinism = decide(the_plan, environment.git_state(source), host)
         total = len(the_plan.steps)
-        with progress.stage(f"Running {plural(total, 'step')}"):
+        with progress.stage(f"Running {plural(total, 'step')}"), _logs_kept(staging, target):
             run = traced_run(
                 staging / "work",
                 packaged,
@@ -376,6 +377,21 @@ def _staging(target: Path) -> Iterator[Path]:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def _logs_kept(staging: Path, target: Path) -> Iterator[None]:
+    """When a step fails, keep the steps' logs in NAME.capsule.failed/logs (until the next
+    build, which removes them) and say where: the staging folder goes with the failure."""
+    kept = target.with_name(f"{target.name}{FAILED_SUFFIX}")
+    shutil.rmtree(kept, ignore_errors=True)
+    try:
+        yield
+    except StepFailed as error:
+        shutil.copytree(staging / "logs", kept / "logs", dirs_exist_ok=True)
+        raise StepFailed(
+            f"{error.message}\nthe steps' full logs: {kept / 'logs'}", hint=error.hint
+        ) from error
 
 
 def _refuse_secrets(source: Path, the_plan: Plan) -> None:

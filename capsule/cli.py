@@ -185,11 +185,11 @@ def _add_init(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 
 def _init(args: argparse.Namespace, out: Console) -> int:
-    plan, text = propose(args.path, force=args.force, write=not args.stdout)
+    proposal = propose(args.path, force=args.force, write=not args.stdout)
     if args.stdout:
-        sys.stdout.write(text)
+        sys.stdout.write(proposal.text)
     else:
-        terminal.print_proposal(args.path, plan, out)
+        terminal.print_proposal(args.path, proposal.plan, proposal.left_out, out)
     return EXIT_OK
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,59 @@ DATA_SUFFIXES = (
     ".zip",
     ".gz",
 )
-# Folders that hold tests or tooling, not steps of the analysis.
-NOT_STEP_FOLDERS = ("tests", "test", "docs", "examples", "build", "dist")
-ENTRY_SCRIPTS = ("run_all.py", "main.py", "run.py", "analysis.py")
-
+# Folders that are not the analysis: no step is looked for in them (their files are still
+# packaged), and the proposal says which it left out and why.
+NOT_ANALYSIS_FOLDERS = {
+    "tests": "tests",
+    "test": "tests",
+    "docs": "documentation",
+    "doc": "documentation",
+    "examples": "examples",
+    "build": "build output",
+    "dist": "build output",
+    "website": "a website",
+    "site": "a website",
+    "_site": "a website",
+    "tools": "tooling",
+    "vendor": "vendored code",
+    "third_party": "vendored code",
+    "thirdparty": "vendored code",
+    "site-packages": "installed packages",
+}
+# An old copy of the analysis: an earlier edition, an archive, a backup.
+_OLD_COPY = re.compile(
+    r"(^|[-_ .])(old|archived?|deprecated|legacy|backup|bak|previous|obsolete)([-_ .]|$)"
+    r"|(^|[-_ ])(\d+(st|nd|rd|th)[-_ ]?ed(ition)?|ed(ition)?[-_ ]?\d+)([-_ ]|$)",
+    re.IGNORECASE,
+)
+# Single entry points, in the order one is preferred when several are there.
+ENTRY_SCRIPTS = (
+    "run_all.py",
+    "main.py",
+    "run.py",
+    "analysis.py",
+    "analyse.py",
+    "analyze.py",
+    "generate.py",
+    "make_figures.py",
+    "make_plots.py",
+    "plot.py",
+    "plots.py",
+    "figures.py",
+)
+ENTRY_SHELL = ("run.sh", "run_all.sh")
+# Scripts named for what they make: figure-1.py, fig_2b.py, plot3.py, table-2.py, …
+_MAKES_ONE = re.compile(
+    r"^(fig|figure|plot|table|tab)[-_ ]?(s?\d+|[sS]\d+)[a-z]?([-_ ].*)?\.py$", re.IGNORECASE
+)
+NO_STEPS_HINT = (
+    "write the steps into capsule.toml yourself, a [[steps]] table each, in the order they "
+    'run (script = "analyse.py", notebook = "paper.ipynb" or command = ["make", "all"]); '
+    "or number the scripts in that order (01_clean.py, 02_plot.py)"
+)
+SNAKEMAKE = ("snakemake", "--cores", "1")
 _NUMBERED = re.compile(r"^(\d+)[^\d]")
+_DIGITS = re.compile(r"(\d+)")
 
 
 def load(root: Path) -> Plan:
@@ -110,20 +159,28 @@ def read_toml(root: Path) -> Plan:
     )
 
 
+class NoStepsFound(PlanError):
+    """The folder's layout suggests no step: capsule.toml must list them."""
+
+
 def detect(root: Path) -> Plan:
     """Propose a plan from the folder's layout: numbered scripts and notebooks, or a Makefile."""
     check_root(root)
     files = list(walk(root))
     steps = _detect_steps(root, files)
     if not steps:
-        raise PlanError(
-            f"found no steps to run in {root}",
-            hint=(
-                "number the scripts and notebooks in the order they run (01_clean.py, "
-                "02_plot.ipynb), add a Makefile, or run `capsule init` and list the steps "
-                "in capsule.toml"
-            ),
-        )
+        raise NoStepsFound(f"found no steps to run in {root}", hint=NO_STEPS_HINT)
+    return _layout(root, files, steps)
+
+
+def without_steps(root: Path) -> Plan:
+    """The folder's data and outputs as detect sees them, with no step: for a static audit."""
+    check_root(root)
+    return _layout(root, list(walk(root)), [])
+
+
+def _layout(root: Path, files: list[str], steps: list[Step]) -> Plan:
+    """The plan of the folder's layout around these steps."""
     outputs = tuple(f"{name}/**" for name in OUTPUT_FOLDERS if (root / name).is_dir())
     data_folders = [name for name in DATA_FOLDERS if (root / name).is_dir()]
     loose_data = [
@@ -143,31 +200,88 @@ def detect(root: Path) -> Plan:
 
 
 def _detect_steps(root: Path, files: list[str]) -> list[Step]:
-    """Steps in the order the folder suggests."""
+    """Steps in the order the folder suggests (see docs: how build finds the plan)."""
     if (root / "Makefile").is_file():
         return [Step(name="make", kind="command", args=("make",))]
-    numbered: list[tuple[int, str]] = []
-    for rel in files:
-        name = rel.rsplit("/", 1)[-1]
-        top = rel.split("/", 1)[0] if "/" in rel else ""
-        if top in NOT_STEP_FOLDERS or not rel.endswith((".py", ".ipynb")):
-            continue
-        match = _NUMBERED.match(name)
-        if match:
-            numbered.append((int(match.group(1)), rel))
-    if numbered:
-        return [_step_for_file(rel) for _number, rel in sorted(numbered)]
-    for entry in ENTRY_SCRIPTS:
-        if (root / entry).is_file():
-            return [_step_for_file(entry)]
+    if (root / "Snakefile").is_file():
+        return [Step(name="snakemake", kind="command", args=SNAKEMAKE)]
+    candidates = [rel for rel in files if rel.endswith((".py", ".ipynb")) and not left_out_by(rel)]
+    for found in (
+        _numbered(candidates),
+        sorted((rel for rel in candidates if _MAKES_ONE.match(_name(rel))), key=_natural),
+        _entry_points(root),
+        sorted((rel for rel in candidates if rel.endswith(".ipynb")), key=_natural),
+    ):
+        if found:
+            return _steps_for(found)
     return []
 
 
-def _step_for_file(rel: str) -> Step:
-    """A script or notebook step named after its file."""
-    if rel.endswith(".ipynb"):
-        return Step(name=Path(rel).stem, kind="notebook", path=rel)
-    return Step(name=Path(rel).stem, kind="script", path=rel)
+def left_out(files: list[str]) -> dict[str, str]:
+    """The folders no step was looked for in (folder -> why), outermost only."""
+    found: dict[str, str] = {}
+    for rel in files:
+        parts = rel.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            folder = "/".join(parts[:depth])
+            why = _not_analysis(parts[depth - 1])
+            if why:
+                found.setdefault(folder, why)
+                break
+    return found
+
+
+def left_out_by(rel: str) -> str:
+    """Why no step is looked for in the folder of `rel` ("" if one is)."""
+    return next((why for part in rel.split("/")[:-1] if (why := _not_analysis(part))), "")
+
+
+def _not_analysis(folder: str) -> str:
+    """Why a folder of that name is not the analysis, or ""."""
+    if folder in NOT_ANALYSIS_FOLDERS:
+        return NOT_ANALYSIS_FOLDERS[folder]
+    if _OLD_COPY.search(folder):
+        return "an old copy"
+    return ""
+
+
+def _numbered(candidates: list[str]) -> list[str]:
+    """Scripts and notebooks whose names start with a number, in that number's order."""
+    numbered = [
+        (int(match.group(1)), rel) for rel in candidates if (match := _NUMBERED.match(_name(rel)))
+    ]
+    return [rel for _number, rel in sorted(numbered)]
+
+
+def _entry_points(root: Path) -> list[str]:
+    """The single entry point at the top of the folder, if there is one."""
+    found = next((name for name in (*ENTRY_SCRIPTS, *ENTRY_SHELL) if (root / name).is_file()), "")
+    return [found] if found else []
+
+
+def _name(rel: str) -> str:
+    """The file name of a relative path."""
+    return rel.rsplit("/", 1)[-1]
+
+
+def _natural(rel: str) -> tuple[object, ...]:
+    """Sort key putting figure-2 before figure-10."""
+    return tuple(int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(rel))
+
+
+def _steps_for(paths: list[str]) -> list[Step]:
+    """A step per file, named after the file; by its path where two files share a name."""
+    stems = [Path(rel).stem for rel in paths]
+    steps = []
+    for rel, stem in zip(paths, stems, strict=True):
+        name = stem if stems.count(stem) == 1 else str(Path(rel).with_suffix("")).replace("/", "-")
+        if rel.endswith(".ipynb"):
+            steps.append(Step(name=name, kind="notebook", path=rel))
+        elif rel.endswith(".sh"):
+            steps.append(Step(name=name, kind="command", args=("sh", rel)))
+        else:
+            steps.append(Step(name=name, kind="script", path=rel))
+    return steps
 
 
 def citation_authors(root: Path) -> tuple[str, ...]:
@@ -330,7 +444,16 @@ def is_output(rel: str, plan: Plan) -> bool:
     return matches(rel, plan.outputs)
 
 
-def propose(root: Path, *, force: bool = False, write: bool = True) -> tuple[Plan, str]:
+@dataclass(frozen=True)
+class Proposal:
+    """What `capsule init` proposes: the plan, its capsule.toml text, the folders left out."""
+
+    plan: Plan
+    text: str
+    left_out: dict[str, str]  # folder -> why no step was looked for in it
+
+
+def propose(root: Path, *, force: bool = False, write: bool = True) -> Proposal:
     """Detect the plan of root and render it as capsule.toml; write it unless asked not to.
 
     An existing capsule.toml is never overwritten without force.
@@ -338,7 +461,8 @@ def propose(root: Path, *, force: bool = False, write: bool = True) -> tuple[Pla
     from capsule.render import render
 
     detected = detect(root)
-    text = render("capsule.toml.j2", plan=detected)
+    skipped = left_out(list(walk(root)))
+    text = render("capsule.toml.j2", plan=detected, left_out=skipped)
     target = root / PLAN_FILE
     if write:
         if target.exists() and not force:
@@ -347,4 +471,4 @@ def propose(root: Path, *, force: bool = False, write: bool = True) -> tuple[Pla
                 hint="edit it, or pass --force to replace it with a new proposal",
             )
         target.write_text(text, encoding="utf-8")
-    return detected, text
+    return Proposal(plan=detected, text=text, left_out=skipped)

@@ -35,6 +35,17 @@ FONT_LIST_WARMUP = (
     "    import matplotlib.font_manager"
 )
 FONT_LIST_TIMEOUT_S = 300
+# What Python 3 says of Python 2 code, and what that code is.
+PYTHON2_MARKERS = {
+    "Missing parentheses in call to 'print'": "a print statement",
+    "Missing parentheses in call to 'exec'": "an exec statement",
+    "multiple exception types must be parenthesized": "an `except X, e:` clause",
+}
+PYTHON2_HINT = (
+    "capsule runs analyses on Python 3: port the script (`2to3 -w FILE` does most of it), "
+    "or leave that step out of capsule.toml"
+)
+_TRACEBACK_PLACE = re.compile(r'File "([^"]+)", line (\d+)')
 
 # ── user-facing strings (tests import them) ───────────────────────────────────────────────
 
@@ -145,6 +156,7 @@ def run_steps(
     if observer and paths.system is not None:
         warm_font_cache(python, env, paths.work)
     current = dict(packaged)
+    failures: list[StepFailed] = []
     writer: dict[str, str] = {}
     records: list[StepRun] = []
     for index, step in enumerate(steps, start=1):
@@ -165,7 +177,11 @@ def run_steps(
         )
         duration = time.monotonic() - start
         if done.returncode != 0:
-            raise _failure(step, done.returncode, paths.logs / f"{log}.stderr")
+            # The later steps still run: every failure is said at once, not one per build.
+            failures.append(
+                _failure(step, done.returncode, paths.logs / f"{log}.stderr", paths.work)
+            )
+            continue
         after = snapshot(paths.work, previous=current)
         change = diff(current, after)
         for path in change.written:
@@ -189,6 +205,8 @@ def run_steps(
             )
         )
         current = after
+    if failures:
+        raise _all_failed(failures, len(steps))
     return RunResult(steps=tuple(records), final=current, writer=writer)
 
 
@@ -247,11 +265,15 @@ def _portable(step: Step, argv: tuple[str, ...], python: str) -> tuple[str, ...]
     return tuple("python" if part == python else part for part in (*head, *argv[1:]))
 
 
-def _failure(step: Step, code: int, stderr_log: Path) -> StepFailed:
+def _failure(step: Step, code: int, stderr_log: Path, work: Path) -> StepFailed:
     """The error for a failed step: its name, exit code and the end of its stderr."""
-    tail = process.stderr_tail(stderr_log.read_text(encoding="utf-8", errors="replace"))
-    hint = "fix the step and build again; its full output is in the step's log"
-    if "ModuleNotFoundError" in tail:
+    text = stderr_log.read_text(encoding="utf-8", errors="replace").replace(f"{work}/", "")
+    tail = process.stderr_tail(text)
+    hint = "fix the step and build again"
+    python2 = python2_code(text)
+    if python2:
+        hint = f"{python2}: this is Python 2 code. " + PYTHON2_HINT
+    elif "ModuleNotFoundError" in tail:
         hint = (
             "the step's Python lacks a package: install it there, or point capsule at the "
             "interpreter the analysis uses with --python PATH (or python = ... in capsule.toml)"
@@ -261,3 +283,28 @@ def _failure(step: Step, code: int, stderr_log: Path) -> StepFailed:
         + (f"; the end of its stderr:\n{tail}" if tail else " and wrote nothing to stderr"),
         hint=hint,
     )
+
+
+def _all_failed(failures: list[StepFailed], total: int) -> StepFailed:
+    """One error for every step that failed, each with the end of its stderr and its hint."""
+    if len(failures) == 1:
+        return failures[0]
+    parts = [f"{failure.message}\n  hint: {failure.hint}" for failure in failures]
+    return StepFailed(
+        f"{len(failures)} of {total} steps failed (a step after a failed one may have needed "
+        "what it would have written):\n\n" + "\n\n".join(parts),
+        hint="fix these steps and build again",
+    )
+
+
+def python2_code(stderr: str) -> str:
+    """ "print statement at line 3 of fig2.py" when stderr shows Python 2 code, else ""."""
+    for marker, what in PYTHON2_MARKERS.items():
+        if marker not in stderr:
+            continue
+        places = _TRACEBACK_PLACE.findall(stderr[: stderr.index(marker)])
+        if not places:
+            return what
+        path, line = places[-1]
+        return f"{what} at line {line} of {path}"
+    return ""

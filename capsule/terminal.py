@@ -7,7 +7,7 @@ user, the analysis or an error (paths, messages, step names) is printed as plain
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -63,14 +63,17 @@ def print_error(err: Console, message: str, hint: str) -> None:
         err.print(Text.assemble(("hint:", "bold"), " ", hint))
 
 
-def print_proposal(path: Path, plan: Plan, out: Console) -> None:
-    """What `capsule init` wrote: the steps, data and outputs it proposes."""
+def print_proposal(path: Path, plan: Plan, left_out: Mapping[str, str], out: Console) -> None:
+    """What `capsule init` wrote: the steps, data and outputs it proposes, what it left out."""
     out.print(f"Wrote {path / PLAN_FILE} with {plural(len(plan.steps), 'step')}:", markup=False)
     for index, step in enumerate(plan.steps, start=1):
         what = step.path or " ".join(step.args)
         out.print(f"  {index}. {step.name} ({step.kind}: {what})", markup=False)
     out.print(f"  data:    {', '.join(plan.data) or '(none found)'}", markup=False)
     out.print(f"  outputs: {', '.join(plan.outputs) or '(none found)'}", markup=False)
+    if left_out:
+        skipped = ", ".join(f"{folder}/ ({why})" for folder, why in sorted(left_out.items()))
+        out.print(f"  no steps looked for in: {skipped}", markup=False)
     out.print(f"Review it, then run: capsule build {path}", markup=False)
 
 

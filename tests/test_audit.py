@@ -51,3 +51,12 @@ def test_the_example_audits_with_no_errors(capsys: pytest.CaptureFixture[str]) -
     assert code == 0, errors
     assert errors == []
     assert snapshot(EXAMPLE) == before
+
+
+def test_a_folder_without_steps_still_gets_its_static_checks(make_project: MakeProject) -> None:
+    """No step found: the static checks run on the code there, the probe (which runs) does not."""
+    root = make_project({"helpers.py": "import random\nprint(random.random())\n"})
+    before = snapshot(root)
+    result = audit(AuditOptions(source=root))  # the probe's runs are asked for by default
+    assert "unseeded-random" in {finding.check for finding in result.findings}
+    assert snapshot(root) == before

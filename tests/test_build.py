@@ -124,7 +124,15 @@ def test_failing_step_names_step_code_and_stderr(make_project: MakeProject, tmp_
     assert "exit code 3" in error.value.message
     assert "the data is gone" in error.value.message
     assert not out.exists()
-    assert list(tmp_path.iterdir()) == [root]  # no partial capsule left beside it
+    # no partial capsule left beside it; the steps' logs are kept, and the message says where
+    failed = tmp_path / "x.capsule.failed"
+    assert sorted(tmp_path.iterdir()) == sorted([root, failed])
+    assert f"the steps' full logs: {failed / 'logs'}" in error.value.message
+    assert "the data is gone" in (failed / "logs" / "02-02_broken.stderr").read_text()
+    # the next build removes them
+    (root / "02_broken.py").write_text("print('mended')\n")
+    build(BuildOptions(source=root, output=out))
+    assert not failed.exists()
 
 
 def test_step_that_changes_its_input_is_reported(make_project: MakeProject, tmp_path: Path) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from capsule.errors import PlanError
-from capsule.plan import detect, load, propose, read_toml
+from capsule.hashing import walk
+from capsule.plan import detect, left_out, load, propose, read_toml
 
 from conftest import EXAMPLE, MakeProject
 
@@ -45,9 +47,95 @@ def test_a_makefile_is_the_plan(make_project: MakeProject) -> None:
     assert [(s.kind, s.args) for s in detect(root).steps] == [("command", ("make",))]
 
 
+# ── the shapes real analyses have ─────────────────────────────────────────────────────────
+
+NB = str(nbformat.writes(nbformat.v4.new_notebook()))
+
+
+def steps_of(root: Path) -> list[tuple[str, str, str]]:
+    """(name, kind, path or argv) of each detected step."""
+    return [(s.name, s.kind, s.path or " ".join(s.args)) for s in detect(root).steps]
+
+
+def test_scripts_named_for_the_figure_they_make_run_in_natural_order(
+    make_project: MakeProject,
+) -> None:
+    files = {f"figure-{n}.py": "" for n in (1, 2, 10, 9)}
+    root = make_project({**files, "helpers.py": "", "data/x.csv": "1"})
+    assert [path for _name, _kind, path in steps_of(root)] == [
+        "figure-1.py",
+        "figure-2.py",
+        "figure-9.py",
+        "figure-10.py",
+    ]
+
+
+def test_other_spellings_of_figure_and_table_scripts(make_project: MakeProject) -> None:
+    root = make_project({"fig_2b.py": "", "plot3.py": "", "table-1.py": "", "util.py": ""})
+    assert [name for name, _kind, _path in steps_of(root)] == ["fig_2b", "plot3", "table-1"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("analyse.py", ("analyse", "script", "analyse.py")),
+        ("generate.py", ("generate", "script", "generate.py")),
+        ("analyze.py", ("analyze", "script", "analyze.py")),
+        ("run.sh", ("run", "command", "sh run.sh")),
+    ],
+)
+def test_a_single_entry_point_is_the_step(
+    make_project: MakeProject, entry: str, expected: tuple[str, str, str]
+) -> None:
+    root = make_project({entry: "", "lib/helpers.py": "", "data/x.csv": "1"})
+    assert steps_of(root) == [expected]
+
+
+def test_a_snakefile_is_run_by_snakemake(make_project: MakeProject) -> None:
+    root = make_project({"Snakefile": "rule all:\n", "scripts/plot.py": ""})
+    assert steps_of(root) == [("snakemake", "command", "snakemake --cores 1")]
+
+
+def test_a_notebook_book_leaves_out_old_editions_and_the_website(make_project: MakeProject) -> None:
+    book = {
+        "chapters/intro.ipynb": NB,
+        "chapters/part2/analysis.ipynb": NB,
+        "appendix/analysis.ipynb": NB,
+        "old-edition/intro.ipynb": NB,
+        "1st_edition/intro.ipynb": NB,
+        "website/demo.ipynb": NB,
+        "tools/make_toc.py": "",
+        "tests/test_x.py": "",
+    }
+    root = make_project(book)
+    assert steps_of(root) == [
+        # two notebooks share a name: their paths tell them apart
+        ("appendix-analysis", "notebook", "appendix/analysis.ipynb"),
+        ("intro", "notebook", "chapters/intro.ipynb"),
+        ("chapters-part2-analysis", "notebook", "chapters/part2/analysis.ipynb"),
+    ]
+    assert left_out(list(walk(root))) == {
+        "1st_edition": "an old copy",
+        "old-edition": "an old copy",
+        "tests": "tests",
+        "tools": "tooling",
+        "website": "a website",
+    }
+    proposal = propose(root)
+    assert "old-edition/ (an old copy)" in proposal.text
+    assert len({step.name for step in proposal.plan.steps}) == len(proposal.plan.steps)
+    assert read_toml(root).steps == proposal.plan.steps  # build takes init's proposal as it is
+
+
+def test_numbered_steps_still_come_first(make_project: MakeProject) -> None:
+    root = make_project({"01_clean.py": "", "02_plot.ipynb": NB, "figure-1.py": "", "main.py": ""})
+    assert [path for _n, _k, path in steps_of(root)] == ["01_clean.py", "02_plot.ipynb"]
+
+
 def test_init_round_trips_through_capsule_toml(make_project: MakeProject) -> None:
     root = make_project({"01_a.py": "", "02_b.py": "", "data/x.csv": "1", "tables/t.csv": "2"})
-    detected, text = propose(root)
+    proposal = propose(root)
+    detected, text = proposal.plan, proposal.text
     assert (root / "capsule.toml").read_text() == text
     read = read_toml(root)
     assert read.steps == detected.steps
@@ -98,7 +186,9 @@ def test_bad_folders(tmp_path: Path) -> None:
     (tmp_path / "nosteps" / "notes.txt").write_text("x")
     with pytest.raises(PlanError, match="found no steps") as error:
         load(tmp_path / "nosteps")
-    assert "capsule init" in error.value.hint
+    # never the command that just failed: the hint says what to write
+    assert "capsule init" not in error.value.hint
+    assert "[[steps]]" in error.value.hint
 
 
 def test_authors_come_from_citation_cff(make_project: MakeProject) -> None:

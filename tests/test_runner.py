@@ -200,7 +200,29 @@ def test_a_failing_step_raises_with_the_end_of_its_stderr(tmp_path: Path) -> Non
     assert message.endswith("ValueError: the last words")
     assert "noise 49" in message
     assert "noise 0\n" not in message  # only the tail
-    assert not (paths.work / "ran").exists()  # the run stops at the first failure
+    assert (paths.work / "ran").exists()  # the later steps still ran
+
+
+def test_every_failing_step_is_said_at_once_and_python_2_by_name(tmp_path: Path) -> None:
+    paths = run_paths(tmp_path)
+    (paths.work / "figure-1.py").write_text("print('fine')\n", encoding="utf-8")
+    (paths.work / "figure-2.py").write_text("x = 1\nprint 'old'\n", encoding="utf-8")
+    (paths.work / "figure-3.py").write_text("raise SystemExit('no data')\n", encoding="utf-8")
+    with pytest.raises(StepFailed) as raised:
+        run_steps(
+            tuple(script(f"figure-{n}.py") for n in (1, 2, 3)),
+            paths=paths,
+            python=sys.executable,
+            determinism=DETERMINISM,
+            packaged=snapshot(paths.work),
+            host={},
+        )
+    message = raised.value.message
+    assert message.startswith("2 of 3 steps failed")
+    assert "step 'figure-2.py' failed" in message and "step 'figure-3.py' failed" in message
+    assert "a print statement at line 2 of figure-2.py: this is Python 2 code" in message
+    assert "no data" in message
+    assert str(paths.work) not in message  # paths as the author knows them
 
 
 def test_a_missing_package_hints_at_the_interpreter(tmp_path: Path) -> None:
