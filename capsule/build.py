@@ -59,18 +59,6 @@ from capsule.report import methods_report as report
 from capsule.scratch import TracedRun, copy_sources, install_runtime, traced_run
 from capsule.wording import plural
 
-CODE_SUFFIXES = (".py", ".ipynb", ".sh", ".r", ".R", ".jl", ".m", ".do", ".sql", ".mk", ".pyx")
-CODE_NAMES = (
-    "Makefile",
-    "Snakefile",
-    "Dockerfile",
-    "capsule.toml",
-    "requirements.txt",
-    "pyproject.toml",
-    "setup.py",
-    "setup.cfg",
-    "environment.yml",
-)
 DEBIAN_SUITE = "bookworm"
 # How run.sh (and README.md) name the notebook client's interpreter: the Dockerfile sets it.
 RUNTIME_PYTHON = render.ShellVariable(RUNTIME_PYTHON_VARIABLE)
@@ -446,8 +434,7 @@ def _embed(base_image: str, staging: Path, progress: Progress) -> ImageArchive:
 
 def _role(rel: str, the_plan: Plan) -> FileRole:
     """Whether a packaged file is code, data or something else."""
-    name = rel.rsplit("/", 1)[-1]
-    if name in CODE_NAMES or name.endswith(CODE_SUFFIXES):
+    if plan.is_code(rel):
         return "code"  # a script in data/ (the generator of the data) is still code
     if matches(rel, the_plan.data):
         return "data"

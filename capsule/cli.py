@@ -20,7 +20,7 @@ from typing import TypeAlias
 
 from rich.console import Console
 
-from capsule import __version__, json_output, terminal
+from capsule import __version__, json_output, observe, terminal
 from capsule.audit import AuditOptions, audit
 from capsule.backends import BACKENDS
 from capsule.build import BuildOptions, build
@@ -173,8 +173,9 @@ def _add_init(commands: Commands, common: argparse.ArgumentParser) -> None:
         "init",
         _init,
         help_=f"propose a {PLAN_FILE} for an analysis folder",
-        description=f"Detect the steps, data and outputs of an analysis and write {PLAN_FILE} "
-        "into it for the author to review.",
+        description=f"Find the steps of an analysis, run them once in a scratch copy to see "
+        f"which files they read (data) and write (outputs), and write {PLAN_FILE} into it for "
+        "the author to review.",
         epilog=None,
     )
     init.add_argument("path", type=Path, help="the analysis folder")
@@ -182,14 +183,34 @@ def _add_init(commands: Commands, common: argparse.ArgumentParser) -> None:
     init.add_argument(
         "--stdout", action="store_true", help=f"print the proposal instead of writing {PLAN_FILE}"
     )
+    init.add_argument(
+        "--no-run",
+        action="store_true",
+        help="do not run the steps: guess data and outputs from folder and file names",
+    )
+    init.add_argument(
+        "--python", default="", help="the interpreter the steps run with (default: this one)"
+    )
 
 
 def _init(args: argparse.Namespace, out: Console) -> int:
-    proposal = propose(args.path, force=args.force, write=not args.stdout)
+    write = not args.stdout
+    if args.no_run:
+        proposal, observation = propose(args.path, force=args.force, write=write), None
+    else:
+        progress = Progress(enabled=not args.stdout)
+        with progress.stage("Running the steps once to see what they read and write"):
+            proposal, observation = observe.propose(
+                args.path,
+                force=args.force,
+                write=write,
+                python=args.python,
+                on_step=lambda i, step: progress.say(f"{i} {step.name}"),
+            )
     if args.stdout:
         sys.stdout.write(proposal.text)
     else:
-        terminal.print_proposal(args.path, proposal.plan, proposal.left_out, out)
+        terminal.print_proposal(args.path, proposal, observation, out)
     return EXIT_OK
 
 

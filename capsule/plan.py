@@ -43,6 +43,19 @@ DATA_SUFFIXES = (
     ".zip",
     ".gz",
 )
+CODE_SUFFIXES = (".py", ".ipynb", ".sh", ".r", ".R", ".jl", ".m", ".do", ".sql", ".mk", ".pyx")
+CODE_NAMES = (
+    "Makefile",
+    "Snakefile",
+    "Dockerfile",
+    "capsule.toml",
+    "requirements.txt",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "environment.yml",
+    "dvc.yaml",
+)
 # Folders that are not the analysis: no step is looked for in them (their files are still
 # packaged), and the proposal says which it left out and why.
 NOT_ANALYSIS_FOLDERS = {
@@ -439,6 +452,12 @@ def _str_list(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def is_code(rel: str) -> bool:
+    """Whether a file is code (a script, a notebook, a Makefile, a manifest), never data."""
+    name = rel.rsplit("/", 1)[-1]
+    return name in CODE_NAMES or name.endswith(CODE_SUFFIXES)
+
+
 def is_output(rel: str, plan: Plan) -> bool:
     """Whether a relative path is declared an output by the plan."""
     return matches(rel, plan.outputs)
@@ -453,22 +472,29 @@ class Proposal:
     left_out: dict[str, str]  # folder -> why no step was looked for in it
 
 
-def propose(root: Path, *, force: bool = False, write: bool = True) -> Proposal:
-    """Detect the plan of root and render it as capsule.toml; write it unless asked not to.
-
-    An existing capsule.toml is never overwritten without force.
+def propose(
+    root: Path, *, force: bool = False, write: bool = True, proposed: Plan | None = None
+) -> Proposal:
+    """Render a plan of root as capsule.toml (`proposed`, else the one detected from names);
+    write it unless asked not to. An existing capsule.toml is never overwritten without force.
     """
     from capsule.render import render
 
-    detected = detect(root)
+    detected = proposed or detect(root)
     skipped = left_out(list(walk(root)))
     text = render("capsule.toml.j2", plan=detected, left_out=skipped)
-    target = root / PLAN_FILE
     if write:
-        if target.exists() and not force:
-            raise PlanError(
-                f"{target} already exists",
-                hint="edit it, or pass --force to replace it with a new proposal",
-            )
-        target.write_text(text, encoding="utf-8")
+        check_writable(root, force=force)
+        (root / PLAN_FILE).write_text(text, encoding="utf-8")
     return Proposal(plan=detected, text=text, left_out=skipped)
+
+
+def check_writable(root: Path, *, force: bool) -> None:
+    """Refuse to replace an existing capsule.toml without force."""
+    check_root(root)
+    target = root / PLAN_FILE
+    if target.exists() and not force:
+        raise PlanError(
+            f"{target} already exists",
+            hint="edit it, or pass --force to replace it with a new proposal",
+        )

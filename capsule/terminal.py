@@ -7,7 +7,7 @@ user, the analysis or an error (paths, messages, step names) is printed as plain
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -16,8 +16,9 @@ from rich.text import Text
 
 from capsule.audit import AuditResult
 from capsule.build import BuildSummary
-from capsule.model import Finding, Plan, Severity, Verification
-from capsule.plan import PLAN_FILE
+from capsule.model import Finding, Severity, Verification
+from capsule.observe import Observation
+from capsule.plan import PLAN_FILE, Proposal
 from capsule.report.lineage import TABLE_COLUMNS, Lineage, render_one, render_table
 from capsule.report.verification import verdict_line
 from capsule.verify import VERIFICATION_HTML, VerifyResult
@@ -43,6 +44,7 @@ MORE_INFOS = "{count} of severity info: in the report, and with `capsule audit`"
 EMULATED_LINE = (
     "The rerun ran emulated: the capsule was made for {platform}, the Docker engine runs {engine}."
 )
+NOT_MADE_SHOWN = 8  # outputs on disk that no step made, named by `capsule init`
 HOST_DIFFERS_LINE = "This machine differs from the one the capsule was built on:"
 
 
@@ -63,16 +65,37 @@ def print_error(err: Console, message: str, hint: str) -> None:
         err.print(Text.assemble(("hint:", "bold"), " ", hint))
 
 
-def print_proposal(path: Path, plan: Plan, left_out: Mapping[str, str], out: Console) -> None:
-    """What `capsule init` wrote: the steps, data and outputs it proposes, what it left out."""
+def print_proposal(
+    path: Path, proposal: Proposal, observation: Observation | None, out: Console
+) -> None:
+    """What `capsule init` wrote: the steps, data and outputs (seen or guessed), what it left
+    out, and outputs on disk that the run did not make."""
+    plan = proposal.plan
     out.print(f"Wrote {path / PLAN_FILE} with {plural(len(plan.steps), 'step')}:", markup=False)
     for index, step in enumerate(plan.steps, start=1):
         what = step.path or " ".join(step.args)
         out.print(f"  {index}. {step.name} ({step.kind}: {what})", markup=False)
-    out.print(f"  data:    {', '.join(plan.data) or '(none found)'}", markup=False)
-    out.print(f"  outputs: {', '.join(plan.outputs) or '(none found)'}", markup=False)
-    if left_out:
-        skipped = ", ".join(f"{folder}/ ({why})" for folder, why in sorted(left_out.items()))
+    if observation is None:
+        out.print("  from file and folder names (--no-run):", markup=False)
+        out.print(f"  data:    {', '.join(plan.data) or '(none found)'}", markup=False)
+        out.print(f"  outputs: {', '.join(plan.outputs) or '(none found)'}", markup=False)
+    else:
+        out.print("  as the steps' run showed:", markup=False)
+        data = plural(len(observation.data), "file")
+        made = plural(len(observation.outputs), "file")
+        out.print(
+            f"  data:    {data} read, never written: {', '.join(plan.data) or '-'}", markup=False
+        )
+        out.print(f"  outputs: {made} written: {', '.join(plan.outputs) or '-'}", markup=False)
+        if observation.not_made:
+            shown = ", ".join(observation.not_made[:NOT_MADE_SHOWN])
+            more = len(observation.not_made) - NOT_MADE_SHOWN
+            shown += f" and {more} more" if more > 0 else ""
+            out.print(f"  on disk, but no step made them: {shown}", markup=False)
+    if proposal.left_out:
+        skipped = ", ".join(
+            f"{folder}/ ({why})" for folder, why in sorted(proposal.left_out.items())
+        )
         out.print(f"  no steps looked for in: {skipped}", markup=False)
     out.print(f"Review it, then run: capsule build {path}", markup=False)
 

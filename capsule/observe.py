@@ -1,0 +1,182 @@
+"""A plan by observation: run the candidate steps once and classify every file by what the run
+did with it.
+
+`capsule init` runs the steps it found, in a scratch copy of the analysis, under the tracer and
+the system observer, as build does. A file some process wrote is an output; one read and never
+written is data (code is code, whatever was done with it); the rest is neither. Pipelines that
+skip work already done are asked to redo it (`make -B`, `snakemake --forceall`), so outputs
+left on disk by an earlier run are seen being written. The classes become compact globs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from capsule import environment, interpreters
+from capsule import plan as plans
+from capsule.determinism import decide
+from capsule.hashing import walk
+from capsule.model import Plan, Step
+from capsule.scratch import TracedRun, copy_sources, install_runtime, traced_run
+
+# Programs that skip what is up to date, and how to make them redo everything.
+FORCE_REDO = {"make": "-B", "snakemake": "--forceall"}
+# What an output the run did not make looks like (figures, tables, documents).
+OUTPUT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".tif", ".tiff", ".html")
+MIN_SUFFIX_GROUP = 2  # files of one suffix in one folder written as a `folder/*.suffix` glob
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one run of the candidate steps did with the analysis' files."""
+
+    plan: Plan  # the candidate's steps, with the data and outputs observed (as globs)
+    data: tuple[str, ...]  # files read and never written, code left out
+    outputs: tuple[str, ...]  # files some process wrote that the run left
+    not_made: tuple[str, ...]  # files on disk that look like outputs, which no step wrote
+
+
+def observe(
+    root: Path,
+    candidate: Plan,
+    *,
+    python: str,
+    on_step: Callable[[int, Step], None] = lambda _i, _s: None,
+) -> Observation:
+    """Run the candidate's steps once in a scratch copy and classify the files.
+
+    Raises StepFailed (every failing step at once) when a step fails; nothing of the analysis
+    folder is modified.
+    """
+    host = dict(os.environ)
+    determinism = decide(candidate, environment.git_state(root), host)
+    whole = dataclasses.replace(candidate, outputs=())  # nothing is known to be an output yet
+    with tempfile.TemporaryDirectory(prefix="capsule-init-") as tmp:
+        scratch = Path(tmp)
+        packaged = copy_sources(root, scratch / "analysis", whole)
+        run = traced_run(
+            scratch / "analysis",
+            packaged,
+            dataclasses.replace(whole, steps=tuple(_redoing(step) for step in whole.steps)),
+            place=scratch / "run",
+            runtime=install_runtime(scratch),
+            logs=scratch / "logs",
+            python=python,
+            determinism=determinism,
+            host=host,
+            on_step=on_step,
+            observe_system=True,
+        )
+        written, read = seen(run)
+        after = set(walk(run.paths.work))
+    outputs = sorted(written & after)
+    data = sorted(rel for rel in read - written if rel in packaged and not plans.is_code(rel))
+    not_made = sorted(
+        rel
+        for rel in packaged
+        if rel not in written and rel not in read and rel.lower().endswith(OUTPUT_SUFFIXES)
+    )
+    universe = set(packaged) | after
+    plan = dataclasses.replace(
+        candidate,
+        data=compact(set(data), set(packaged)),
+        outputs=compact(set(outputs), universe),
+    )
+    return Observation(
+        plan=plan, data=tuple(data), outputs=tuple(outputs), not_made=tuple(not_made)
+    )
+
+
+def propose(
+    root: Path,
+    *,
+    force: bool = False,
+    write: bool = True,
+    python: str = "",
+    on_step: Callable[[int, Step], None] = lambda _i, _s: None,
+) -> tuple[plans.Proposal, Observation]:
+    """`capsule init`: the steps found by name, run once; capsule.toml from what they did.
+
+    An existing capsule.toml is refused (without force) before anything runs.
+    """
+    if write:
+        plans.check_writable(root, force=force)
+    candidate = plans.detect(root)
+    seen_run = observe(root, candidate, python=interpreters.resolve(python).path, on_step=on_step)
+    proposal = plans.propose(root, force=force, write=write, proposed=seen_run.plan)
+    return proposal, seen_run
+
+
+def seen(run: TracedRun) -> tuple[set[str], set[str]]:
+    """The analysis' files (relative) some process wrote, and those some process read.
+
+    From the snapshots (new or changed files), the Python tracer (every Python process) and the
+    system observer (every process, whatever its language) when there is one.
+    """
+    work = run.paths.work.resolve()
+    written = set(run.outputs) | {g.entity for g in run.provenance.generated}
+    read = {u.entity for u in run.provenance.used if not u.external}
+    for uses in run.system_uses.values():
+        for use in uses:
+            path = Path(use.path)
+            if use.executed or not path.is_relative_to(work):
+                continue
+            (written if use.written else read).add(path.relative_to(work).as_posix())
+    return written, read
+
+
+def compact(chosen: set[str], universe: set[str]) -> tuple[str, ...]:
+    """Globs that match exactly `chosen` among `universe`: `folder/**` for a folder whose every
+    file is chosen (the outermost), `folder/*.dat` for every file of a suffix, else the path."""
+    globs: list[str] = []
+    remaining = set(chosen)
+    for folder in sorted(_folders(chosen), key=lambda f: (f.count("/"), f)):
+        inside = {rel for rel in universe if rel.startswith(f"{folder}/")}
+        if inside and inside <= chosen and inside & remaining:
+            globs.append(f"{folder}/**")
+            remaining -= inside
+    for (parent, suffix), files in sorted(_by_suffix(remaining).items()):
+        peers = {rel for rel in universe if _parent(rel) == parent and _suffix(rel) == suffix}
+        if suffix and len(files) >= MIN_SUFFIX_GROUP and peers <= chosen:
+            globs.append(f"{parent}/*{suffix}" if parent else f"*{suffix}")
+        else:
+            globs.extend(sorted(files))
+    return tuple(globs)
+
+
+def _redoing(step: Step) -> Step:
+    """The step as the observation runs it: a pipeline tool asked to redo everything."""
+    if step.kind != "command" or not step.args:
+        return step
+    flag = FORCE_REDO.get(Path(step.args[0]).name)
+    if flag is None or flag in step.args:
+        return step
+    return dataclasses.replace(step, args=(step.args[0], flag, *step.args[1:]))
+
+
+def _folders(paths: Iterable[str]) -> set[str]:
+    """Every folder holding one of the paths, at any depth."""
+    return {"/".join(p.split("/")[:depth]) for p in paths for depth in range(1, p.count("/") + 1)}
+
+
+def _by_suffix(paths: Iterable[str]) -> dict[tuple[str, str], set[str]]:
+    """Paths grouped by (folder, suffix)."""
+    groups: dict[tuple[str, str], set[str]] = {}
+    for rel in paths:
+        groups.setdefault((_parent(rel), _suffix(rel)), set()).add(rel)
+    return groups
+
+
+def _parent(rel: str) -> str:
+    """The folder of a relative path, "" at the top."""
+    return rel.rsplit("/", 1)[0] if "/" in rel else ""
+
+
+def _suffix(rel: str) -> str:
+    """The suffix of a path's name (".dat"), "" without one."""
+    return Path(rel).suffix

@@ -1,0 +1,150 @@
+"""A plan by observation: `capsule init` runs the steps once and sees what they read and write.
+
+Each shape goes from `capsule init` to `capsule build` with no edit to capsule.toml, and the
+capsule verifies (with the local backend: the container path is tested elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from capsule.cli import main
+from capsule.errors import StepFailed
+from capsule.hashing import snapshot
+from capsule.observe import compact, propose
+
+from conftest import MakeProject
+
+PROJECTS = Path(__file__).resolve().parent / "projects"
+
+
+def init_build_verify(
+    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """init, then build and verify with no edit: (capsule.toml, capsule.json, what init said)."""
+    assert main(["init", str(source)]) == 0
+    said = capsys.readouterr().out
+    plan = tomllib.loads((source / "capsule.toml").read_text())
+    out = tmp_path / "seen.capsule"
+    assert main(["build", str(source), "-o", str(out)]) == 0
+    code = main(["verify", str(out), "--backend", "local", "--report-dir", str(tmp_path / "v")])
+    assert code == 0, capsys.readouterr().err
+    return plan, json.loads((out / "capsule.json").read_text()), said
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local backend's environments in the test's own cache."""
+    monkeypatch.setenv("CAPSULE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.mark.slow
+def test_a_make_lesson_with_its_outputs_on_disk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outputs left on disk by the author's last run are seen written (make -B), not data."""
+    source = Path(shutil.copytree(PROJECTS / "make-lesson", tmp_path / "make-lesson"))
+    before = snapshot(source)
+    plan, built, said = init_build_verify(source, tmp_path, capsys)
+    assert plan["files"]["data"] == ["books/**"]
+    assert plan["files"]["outputs"] == ["*.dat", "results.txt"]
+    assert plan["steps"] == [{"name": "make", "command": ["make"]}]
+    assert sorted(o["path"] for o in built["outputs"]) == ["results.txt", "river.dat", "stars.dat"]
+    assert "data:    2 files read, never written: books/**" in said
+    # init wrote capsule.toml and nothing else into the analysis folder
+    after = snapshot(source)
+    assert set(after) - set(before) == {"capsule.toml"}
+    assert all(after[rel].sha256 == stat.sha256 for rel, stat in before.items())
+
+
+@pytest.mark.slow
+def test_a_single_analyse_script(
+    make_project: MakeProject, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = make_project(
+        {
+            "analyse.py": """
+                import csv, pathlib
+                from helpers import mean
+                rows = list(csv.reader(open("inputs/measurements.csv")))
+                pathlib.Path("figs").mkdir(exist_ok=True)
+                pathlib.Path("figs/means.svg").write_text(f"<svg>{mean(rows)}</svg>")
+                pathlib.Path("report.csv").write_text(f"mean,{mean(rows)}\\n")
+            """,
+            "helpers.py": """
+                def mean(rows):
+                    return sum(float(r[0]) for r in rows) / len(rows)
+            """,
+            "inputs/measurements.csv": "1\n2\n4\n",
+            "inputs/unused.csv": "9\n",
+            "notes/old-figure.png": b"\x89PNG not made by any step",
+        }
+    )
+    plan, built, said = init_build_verify(source, tmp_path, capsys)
+    assert [s["script"] for s in plan["steps"]] == ["analyse.py"]
+    assert plan["files"]["data"] == ["inputs/measurements.csv"]  # unused.csv was never read
+    assert plan["files"]["outputs"] == ["figs/**", "report.csv"]
+    assert "on disk, but no step made them: notes/old-figure.png" in said
+    assert sorted(o["path"] for o in built["outputs"]) == ["figs/means.svg", "report.csv"]
+
+
+def test_no_run_guesses_from_names(make_project: MakeProject) -> None:
+    source = make_project({"01_a.py": "open('results/x.txt', 'w')\n", "results/x.txt": "old"})
+    assert main(["init", str(source), "--no-run"]) == 0
+    plan = tomllib.loads((source / "capsule.toml").read_text())
+    assert plan["files"]["outputs"] == ["results/**"]
+
+
+def test_failing_steps_are_all_said_and_nothing_is_written(make_project: MakeProject) -> None:
+    source = make_project(
+        {
+            "figure-1.py": "print('fine')\n",
+            "figure-2.py": "print 'old'\n",
+            "figure-3.py": "x = 1\nprint 'older'\n",
+        }
+    )
+    with pytest.raises(StepFailed) as raised:
+        propose(source)
+    message = raised.value.message
+    assert message.startswith("2 of 3 steps failed")
+    assert "a print statement at line 1 of figure-2.py: this is Python 2 code" in message
+    assert "a print statement at line 2 of figure-3.py: this is Python 2 code" in message
+    assert not (source / "capsule.toml").exists()
+
+
+def test_an_existing_plan_is_refused_before_anything_runs(make_project: MakeProject) -> None:
+    source = make_project({"analyse.py": "open('ran', 'w')\n", "capsule.toml": "# mine\n"})
+    with pytest.raises(Exception, match="already exists"):
+        propose(source)
+    assert (source / "capsule.toml").read_text() == "# mine\n"
+
+
+def test_globs_are_compact_and_exact() -> None:
+    universe = {
+        "books/a.txt",
+        "books/b.txt",
+        "a.dat",
+        "b.dat",
+        "notes.dat",
+        "results/fig.png",
+        "results/sub/t.csv",
+        "data/keep.csv",
+        "data/other.csv",
+    }
+    # every file of results/: the folder; two of three .dat files: by name
+    assert compact({"results/fig.png", "results/sub/t.csv", "a.dat", "b.dat"}, universe) == (
+        "results/**",
+        "a.dat",
+        "b.dat",
+    )
+    assert compact({"a.dat", "b.dat", "notes.dat"}, universe) == ("*.dat",)
+    assert compact({"books/a.txt", "books/b.txt", "data/keep.csv"}, universe) == (
+        "books/**",
+        "data/keep.csv",
+    )
