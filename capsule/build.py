@@ -554,11 +554,7 @@ def _render_files(
     """Render the Dockerfile, run.sh and README.md of the capsule."""
     the_lock, runtime_lock = locks
     steps = [
-        {
-            "name": step.name,
-            "log": runner.log_name(index, step),
-            "argv": runner.step_argv(step, "python", RUNTIME_PYTHON),
-        }
+        runner.script_step(index, step, RUNTIME_PYTHON)
         for index, step in enumerate(the_plan.steps, start=1)
     ]
     context = {

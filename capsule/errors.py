@@ -32,7 +32,17 @@ class PlanError(CapsuleError):
 
 
 class StepFailed(CapsuleError):
-    """A step of the analysis exited non-zero while capsule ran it."""
+    """A step of the analysis exited non-zero while capsule ran it.
+
+    `failed` holds (step name, its stderr) for every step that failed, for callers that look
+    closer (capsule init retries a step from its own folder when it missed a file there).
+    """
+
+    def __init__(
+        self, message: str, hint: str = "", failed: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        super().__init__(message, hint)
+        self.failed = failed
 
 
 class LockError(CapsuleError):

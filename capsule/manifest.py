@@ -84,6 +84,7 @@ def from_dict(data: object) -> Manifest:
     paths += [entry.path for entry in loaded.outputs]
     if loaded.base_image_archive is not None:
         paths.append(loaded.base_image_archive.file)
+    paths += [step.cwd for step in loaded.plan.steps if step.cwd]
     for path in paths:
         check_relative(path)
     check_platform(loaded.platform)

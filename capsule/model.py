@@ -41,6 +41,9 @@ class Step:
     kind: StepKind
     path: str = ""  # script or notebook, relative POSIX path; "" for a command
     args: tuple[str, ...] = ()  # arguments of a script, or the whole argv of a command
+    cwd: str = ""  # the folder it runs in, relative to the root; "" for the root itself
+    timeout_s: int = 0  # how long it may run, in seconds; 0: no limit of its own
+    env: tuple[tuple[str, str], ...] = ()  # plain settings it needs (name, value); never secrets
 
 
 @dataclass(frozen=True)

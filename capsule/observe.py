@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import posixpath
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from pathlib import Path
 from capsule import environment, interpreters
 from capsule import plan as plans
 from capsule.determinism import decide
+from capsule.errors import StepFailed
 from capsule.hashing import walk
 from capsule.model import Plan, Step
 from capsule.scratch import TracedRun, copy_sources, install_runtime, traced_run
@@ -28,7 +31,11 @@ from capsule.scratch import TracedRun, copy_sources, install_runtime, traced_run
 FORCE_REDO = {"make": "-B", "snakemake": "--forceall"}
 # What an output the run did not make looks like (figures, tables, documents).
 OUTPUT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".tif", ".tiff", ".html")
-MIN_SUFFIX_GROUP = 2  # files of one suffix in one folder written as a `folder/*.suffix` glob
+MIN_SUFFIX_GROUP = 2
+# What Python says of a relative path that is not there (FileNotFoundError, open()).
+_MISSING_FILE = re.compile(
+    r"No such file or directory: '([^'/][^']*)'"
+)  # files of one suffix in one folder written as a `folder/*.suffix` glob
 
 
 @dataclass(frozen=True)
@@ -107,9 +114,33 @@ def propose(
     if write:
         plans.check_writable(root, force=force)
     candidate = plans.detect(root)
-    seen_run = observe(root, candidate, python=interpreters.resolve(python).path, on_step=on_step)
+    interpreter = interpreters.resolve(python).path
+    try:
+        seen_run = observe(root, candidate, python=interpreter, on_step=on_step)
+    except StepFailed as error:
+        moved = from_own_folders(root, candidate, error)
+        if moved is None:
+            raise
+        seen_run = observe(root, moved, python=interpreter, on_step=on_step)
     proposal = plans.propose(root, force=force, write=write, proposed=seen_run.plan)
     return proposal, seen_run
+
+
+def from_own_folders(root: Path, candidate: Plan, error: StepFailed) -> Plan | None:
+    """The plan with each script that failed for want of a file found beside it run from its
+    own folder (`cwd`), as its author ran it; None when no step is such."""
+    said = dict(error.failed)
+    moved = False
+    steps = []
+    for step in candidate.steps:
+        folder = posixpath.dirname(step.path)
+        missing = _MISSING_FILE.findall(said.get(step.name, ""))
+        beside = bool(missing) and (root / folder / missing[-1]).exists()
+        if step.kind == "script" and folder and not step.cwd and beside:
+            step = dataclasses.replace(step, cwd=folder)
+            moved = True
+        steps.append(step)
+    return dataclasses.replace(candidate, steps=tuple(steps)) if moved else None
 
 
 def seen(run: TracedRun) -> tuple[set[str], set[str]]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import shlex
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from capsule import notebooks
+from capsule.checks.secrets import secret_in_text
 from capsule.errors import PlanError
 from capsule.hashing import matches, walk
 from capsule.model import Plan, Step
@@ -18,7 +19,7 @@ PLAN_FILE = "capsule.toml"
 
 ANALYSIS_KEYS = ("title", "authors", "python", "source_date_epoch")
 FILES_KEYS = ("data", "outputs", "exclude", "allow_secrets")
-STEP_KEYS = ("name", "script", "notebook", "command", "args")
+STEP_KEYS = ("name", "script", "notebook", "command", "args", "cwd", "timeout", "env")
 TOP_KEYS = ("analysis", "files", "steps")
 
 DATA_FOLDERS = ("data", "raw", "input", "inputs", "dataset", "datasets")
@@ -106,6 +107,31 @@ NO_STEPS_HINT = (
     'run (script = "analyse.py", notebook = "paper.ipynb" or command = ["make", "all"]); '
     "or number the scripts in that order (01_clean.py, 02_plot.py)"
 )
+# What a step's env may not set: capsule's own settings (see runner.step_environment).
+RESERVED_VARIABLES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "TMPDIR",
+        "PYTHONPATH",
+        "PYTHONHASHSEED",
+        "SOURCE_DATE_EPOCH",
+        "TZ",
+        "LC_ALL",
+        "LANG",
+        "MATPLOTLIBRC",
+        "MPLCONFIGDIR",
+        "MPLBACKEND",
+        "JUPYTER_CONFIG_DIR",
+        "JUPYTER_DATA_DIR",
+        "JUPYTER_RUNTIME_DIR",
+        "IPYTHONDIR",
+    }
+)
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY)", re.IGNORECASE)
 SNAKEMAKE = ("snakemake", "--cores", "1")
 _NUMBERED = re.compile(r"^(\d+)[^\d]")
 _DIGITS = re.compile(r"(\d+)")
@@ -366,7 +392,8 @@ def _step(root: Path, raw: object, index: int) -> Step:
             raise PlanError(f"{where}: command must be a string or a list of strings")
         if "args" in raw:
             raise PlanError(f"{where}: args goes with script; put them in the command")
-        return Step(name=str(raw.get("name") or argv[0]), kind="command", args=tuple(argv))
+        step = Step(name=str(raw.get("name") or argv[0]), kind="command", args=tuple(argv))
+        return _with_options(root, step, raw, where)
     rel = raw[kind]
     if not isinstance(rel, str) or not rel:
         raise PlanError(f"{where}: {kind} must be a path relative to the analysis folder")
@@ -379,8 +406,59 @@ def _step(root: Path, raw: object, index: int) -> Step:
     name = str(raw.get("name") or Path(rel).stem)
     path = Path(rel).as_posix()
     if kind == "notebook":
-        return Step(name=name, kind="notebook", path=path)
-    return Step(name=name, kind="script", path=path, args=tuple(args))
+        return _with_options(root, Step(name=name, kind="notebook", path=path), raw, where)
+    step = Step(name=name, kind="script", path=path, args=tuple(args))
+    return _with_options(root, step, raw, where)
+
+
+def _with_options(root: Path, step: Step, raw: dict[str, Any], where: str) -> Step:
+    """The step with its options: cwd, timeout and env, each checked."""
+    cwd = raw.get("cwd", "")
+    if not isinstance(cwd, str) or not _inside(cwd) or not (root / cwd).is_dir():
+        raise PlanError(
+            f"{where}: cwd {cwd!r} is not a folder of the analysis",
+            hint='give the folder the step runs in, relative to capsule.toml: cwd = "chapter3"',
+        )
+    timeout = raw.get("timeout", 0)
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0:
+        raise PlanError(
+            f"{where}: timeout must be a whole number of seconds",
+            hint="timeout = 600 stops the step after ten minutes; leave it out for no limit",
+        )
+    env = raw.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise PlanError(f"{where}: env must be a table of strings", hint='env = {LEVEL = "3"}')
+    for variable, value in env.items():
+        _check_setting(variable, value, where)
+    cwd = Path(cwd).as_posix() if cwd else ""
+    return replace(
+        step, cwd="" if cwd == "." else cwd, timeout_s=timeout, env=tuple(sorted(env.items()))
+    )
+
+
+def _inside(rel: str) -> bool:
+    """Whether a relative path stays inside the folder it is relative to."""
+    return not Path(rel).is_absolute() and ".." not in Path(rel).parts
+
+
+def _check_setting(variable: str, value: str, where: str) -> None:
+    """An env setting of a step: a plain name capsule does not set itself, and no secret."""
+    if (
+        not _VARIABLE.fullmatch(variable)
+        or variable in RESERVED_VARIABLES
+        or variable.startswith("CAPSULE_")
+    ):
+        raise PlanError(
+            f"{where}: env cannot set {variable!r}",
+            hint="capsule sets PATH, HOME, PYTHONPATH, the determinism settings and CAPSULE_* "
+            "itself; name another variable",
+        )
+    if secret_in_text(f"{variable} = {value}") is not None or _SECRET_NAME.search(variable):
+        raise PlanError(
+            f"{where}: env {variable} looks like a secret, and a capsule gets published",
+            hint="read secrets from the reviewer's own environment at run time, never from "
+            "capsule.toml",
+        )
 
 
 def _check_step_file(root: Path, rel: str, kind: str, where: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import re
 import sys
 import time
@@ -14,7 +15,13 @@ from pathlib import Path
 
 from capsule import process, systrace
 from capsule.environment import now_iso
-from capsule.errors import CapsuleError, EnvironmentProblem, ProcessError, StepFailed
+from capsule.errors import (
+    CapsuleError,
+    EnvironmentProblem,
+    ProcessError,
+    ProcessTimedOut,
+    StepFailed,
+)
 from capsule.hashing import Snapshot, Stat, diff, snapshot
 from capsule.model import Determinism, Step, StepRun
 
@@ -49,6 +56,8 @@ _TRACEBACK_PLACE = re.compile(r'File "([^"]+)", line (\d+)')
 
 # ── user-facing strings (tests import them) ───────────────────────────────────────────────
 
+TIMED_OUT = "step {step!r} ran past its time limit of {seconds} s and was stopped"
+TIMED_OUT_HINT = "raise its timeout in capsule.toml, or make the step faster"
 NO_KERNEL = (
     "notebook step {step!r} runs its kernel in the analysis' Python ({python}), "
     "which has no ipykernel"
@@ -87,14 +96,31 @@ def step_argv(step: Step, python: str, runtime_python: str) -> tuple[str, ...]:
     A notebook step runs capsule's notebook client with `runtime_python` (capsule's own
     interpreter), which starts the notebook's kernel with `python`.
     """
+    # A step with its own cwd names its file from there (capsule.toml names it from the root).
+    path = posixpath.relpath(step.path, step.cwd) if step.cwd and step.path else step.path
     if step.kind == "script":
-        return (python, step.path, *step.args)
+        return (python, path, *step.args)
     if step.kind == "notebook":
-        return (runtime_python, "-m", NOTEBOOK_RUNNER, KERNEL_OPTION, python, step.path)
+        return (runtime_python, "-m", NOTEBOOK_RUNNER, KERNEL_OPTION, python, path)
     argv = step.args
     if argv and argv[0] in PYTHON_NAMES:
         return (python, *argv[1:])
     return argv
+
+
+def script_step(index: int, step: Step, runtime_python: str) -> dict[str, object]:
+    """How run.sh runs a step: its name, log, folder (relative to work/), time limit and argv,
+    `python` standing for the analysis' interpreter; its env settings go in through `env`."""
+    argv = step_argv(step, "python", runtime_python)
+    if step.env:
+        argv = ("env", *(f"{name}={value}" for name, value in step.env), *argv)
+    return {
+        "name": step.name,
+        "log": log_name(index, step),
+        "cwd": step.cwd or ".",
+        "timeout": step.timeout_s,
+        "argv": argv,
+    }
 
 
 def log_name(index: int, step: Step) -> str:
@@ -167,20 +193,10 @@ def run_steps(
         observed = argv
         if observer and paths.system is not None:
             observed = systrace.wrap(argv, observer, paths.system / log)
-        done = process.run(
-            observed,
-            cwd=paths.work,
-            env={**env, "CAPSULE_STEP": step.name},
-            check=False,
-            stdout_path=paths.logs / f"{log}.stdout",
-            stderr_path=paths.logs / f"{log}.stderr",
-        )
+        done = _run_one(step, observed, paths, env, log)
         duration = time.monotonic() - start
-        if done.returncode != 0:
-            # The later steps still run: every failure is said at once, not one per build.
-            failures.append(
-                _failure(step, done.returncode, paths.logs / f"{log}.stderr", paths.work)
-            )
+        if isinstance(done, StepFailed):
+            failures.append(done)  # the later steps still run: every failure is said at once
             continue
         after = snapshot(paths.work, previous=current)
         change = diff(current, after)
@@ -258,6 +274,29 @@ def check_kernel(steps: tuple[Step, ...], python: str) -> None:
         )
 
 
+def _run_one(
+    step: Step, argv: tuple[str, ...], paths: RunPaths, env: Mapping[str, str], log: str
+) -> process.Completed | StepFailed:
+    """Run one step in its folder with its settings; what it did, or why it failed."""
+    try:
+        done = process.run(
+            argv,
+            cwd=paths.work / step.cwd,
+            env={**env, **dict(step.env), "CAPSULE_STEP": step.name},
+            check=False,
+            timeout=step.timeout_s or None,
+            stdout_path=paths.logs / f"{log}.stdout",
+            stderr_path=paths.logs / f"{log}.stderr",
+        )
+    except ProcessTimedOut:
+        return StepFailed(
+            TIMED_OUT.format(step=step.name, seconds=step.timeout_s), hint=TIMED_OUT_HINT
+        )
+    if done.returncode != 0:
+        return _failure(step, done.returncode, paths.logs / f"{log}.stderr", paths.work)
+    return done
+
+
 def _portable(step: Step, argv: tuple[str, ...], python: str) -> tuple[str, ...]:
     """The argv as recorded: the analysis' interpreter written as `python`, and the notebook
     client's (capsule's own) as RUNTIME_PYTHON."""
@@ -282,6 +321,7 @@ def _failure(step: Step, code: int, stderr_log: Path, work: Path) -> StepFailed:
         f"step {step.name!r} failed with exit code {code}"
         + (f"; the end of its stderr:\n{tail}" if tail else " and wrote nothing to stderr"),
         hint=hint,
+        failed=((step.name, text),),
     )
 
 
@@ -294,6 +334,7 @@ def _all_failed(failures: list[StepFailed], total: int) -> StepFailed:
         f"{len(failures)} of {total} steps failed (a step after a failed one may have needed "
         "what it would have written):\n\n" + "\n\n".join(parts),
         hint="fix these steps and build again",
+        failed=tuple(pair for failure in failures for pair in failure.failed),
     )
 
 

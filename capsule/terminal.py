@@ -74,7 +74,8 @@ def print_proposal(
     out.print(f"Wrote {path / PLAN_FILE} with {plural(len(plan.steps), 'step')}:", markup=False)
     for index, step in enumerate(plan.steps, start=1):
         what = step.path or " ".join(step.args)
-        out.print(f"  {index}. {step.name} ({step.kind}: {what})", markup=False)
+        where = f", run from {step.cwd}/" if step.cwd else ""
+        out.print(f"  {index}. {step.name} ({step.kind}: {what}{where})", markup=False)
     if observation is None:
         out.print("  from file and folder names (--no-run):", markup=False)
         out.print(f"  data:    {', '.join(plan.data) or '(none found)'}", markup=False)

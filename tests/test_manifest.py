@@ -29,6 +29,10 @@ def test_round_trip_and_identity(tmp_path: Path) -> None:
     assert len(capsule_id) == 64
 
 
+STEP_OUT_OF_THE_CAPSULE = {"name": "s", "kind": "script", "path": "a.py", "cwd": "../../etc"}
+STEP_WITH_A_BAD_LIMIT = {"name": "s", "kind": "script", "path": "a.py", "timeout_s": "60; rm"}
+
+
 def _tampered(tmp_path: Path, change: dict[str, object]) -> Path:
     data = manifest.to_dict(sample())
     data.update(change)
@@ -64,6 +68,14 @@ def _tampered(tmp_path: Path, change: dict[str, object]) -> Path:
             "not inside the capsule",
         ),
         ({"base_image_archive": {"file": "base-image.tar"}}, "lacks 'image_id'"),
+        (
+            {"plan": {**manifest.to_dict(sample())["plan"], "steps": [STEP_OUT_OF_THE_CAPSULE]}},
+            "not inside the capsule",
+        ),
+        (
+            {"plan": {**manifest.to_dict(sample())["plan"], "steps": [STEP_WITH_A_BAD_LIMIT]}},
+            "must be of type int",
+        ),
     ],
 )
 def test_reader_refuses(tmp_path: Path, change: dict[str, object], message: str) -> None:

@@ -6,6 +6,7 @@ capsule verifies (with the local backend: the container path is tested elsewhere
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tomllib
@@ -148,3 +149,62 @@ def test_globs_are_compact_and_exact() -> None:
         "books/**",
         "data/keep.csv",
     )
+
+
+@pytest.mark.slow
+def test_scripts_that_run_from_their_own_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They fail from the top for want of a file beside them: init runs them from there."""
+    source = Path(shutil.copytree(PROJECTS / "own-cwd", tmp_path / "own-cwd"))
+    plan, built, said = init_build_verify(source, tmp_path, capsys)
+    assert [(s["script"], s["cwd"]) for s in plan["steps"]] == [
+        ("ch01/01_counts.py", "ch01"),
+        ("ch02/02_means.py", "ch02"),
+    ]
+    assert "1. 01_counts (script: ch01/01_counts.py, run from ch01/)" in said
+    assert plan["files"]["data"] == ["ch01/counts.csv", "ch02/measurements.csv"]
+    assert sorted(o["path"] for o in built["outputs"]) == ["ch01/total.txt", "ch02/means.csv"]
+    assert (tmp_path / "seen.capsule/expected/ch01/total.txt").read_text() == "16\n"
+
+
+STEP_OPTIONS = {
+    "capsule.toml": """
+        [files]
+        outputs = ["out/**"]
+
+        [[steps]]
+        name = "in its folder, with a setting"
+        script = "part/make.py"
+        cwd = "part"
+        timeout = 120
+        env = { LEVEL = "3", GREETING = "it's a test" }
+    """,
+    "part/make.py": """
+        import os, pathlib
+        pathlib.Path("../out").mkdir(exist_ok=True)
+        text = f"{os.getcwd().rsplit('/', 1)[-1]} {os.environ['LEVEL']} {os.environ['GREETING']}"
+        pathlib.Path("../out/where.txt").write_text(text + "\\n")
+    """,
+}
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_cwd_env_and_timeout_hold_in_the_container(
+    make_project: MakeProject, base_image: str, docker_engine: Any, tmp_path: Path
+) -> None:
+    """run.sh runs a step in its folder, with its settings and its time limit, as build did."""
+    source = make_project(STEP_OPTIONS)
+    out = tmp_path / "options.capsule"
+    assert main(["build", str(source), "-o", str(out), "--base-image", base_image]) == 0
+    assert (out / "expected/out/where.txt").read_text() == "part 3 it's a test\n"
+    run_sh = (out / "run.sh").read_text()
+    assert "part 120 env 'GREETING=it'\"'\"'s a test' LEVEL=3 python make.py" in run_sh
+    report = tmp_path / "v"
+    try:
+        assert main(["verify", str(out), "--report-dir", str(report)]) == 0
+    finally:
+        verification = json.loads((report / "verification.json").read_text())
+        with contextlib.suppress(Exception):
+            docker_engine.images.remove(verification["image_id"], force=True)

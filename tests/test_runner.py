@@ -252,3 +252,40 @@ def test_a_silent_failure_says_so(tmp_path: Path) -> None:
             packaged=snapshot(paths.work),
             host={},
         )
+
+
+def test_a_step_runs_in_its_folder_with_its_settings(tmp_path: Path) -> None:
+    paths = run_paths(tmp_path)
+    (paths.work / "part").mkdir()
+    (paths.work / "part" / "where.py").write_text(
+        "import os\nopen('here.txt', 'w').write(os.getcwd() + ' ' + os.environ['LEVEL'])\n",
+        encoding="utf-8",
+    )
+    step = Step(name="w", kind="script", path="part/where.py", cwd="part", env=(("LEVEL", "3"),))
+    result = run_steps(
+        (step,),
+        paths=paths,
+        python=sys.executable,
+        determinism=DETERMINISM,
+        packaged=snapshot(paths.work),
+        host={},
+    )
+    assert result.steps[0].wrote == ("part/here.txt",)
+    assert (paths.work / "part" / "here.txt").read_text() == f"{paths.work / 'part'} 3"
+    assert result.steps[0].argv == ("python", "where.py")  # named from its folder
+
+
+def test_a_step_past_its_time_limit_is_stopped_and_said(tmp_path: Path) -> None:
+    paths = run_paths(tmp_path)
+    (paths.work / "slow.py").write_text("import time\ntime.sleep(60)\n", encoding="utf-8")
+    step = Step(name="slow", kind="script", path="slow.py", timeout_s=1)
+    with pytest.raises(StepFailed, match=r"'slow' ran past its time limit of 1 s") as raised:
+        run_steps(
+            (step,),
+            paths=paths,
+            python=sys.executable,
+            determinism=DETERMINISM,
+            packaged=snapshot(paths.work),
+            host={},
+        )
+    assert "timeout" in raised.value.hint

@@ -62,11 +62,7 @@ def context(
         "tag": f"capsule/{name}",
         "env": decide(PLAN, None, {"OPENBLAS_CORETYPE": "Haswell"}).env,
         "steps": [
-            {
-                "name": step.name,
-                "log": runner.log_name(index, step),
-                "argv": runner.step_argv(step, "python", RUNTIME_PYTHON),
-            }
+            runner.script_step(index, step, RUNTIME_PYTHON)
             for index, step in enumerate(PLAN.steps, start=1)
         ],
         "plan": PLAN,

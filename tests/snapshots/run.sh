@@ -47,14 +47,21 @@ if [ ! -w "${HOME:-/nonexistent}" ]; then
   export HOME="$scratch/config"
 fi
 
-# run_step NAME LOG ARGV...: run one step, its output in LOG.stdout and LOG.stderr.
+# run_step NAME LOG DIR LIMIT ARGV...: run one step in work/DIR, stopped after LIMIT seconds
+# (0: no limit of its own), its output in LOG.stdout and LOG.stderr.
 run_step() {
   name="$1"
   log="$logs/$2"
-  shift 2
+  dir="$scratch/work/$3"
+  limit="$4"
+  shift 4
   echo "capsule: running step $name" >&2
   status=0
-  "$@" >"$log.stdout" 2>"$log.stderr" || status=$?
+  if [ "$limit" -gt 0 ]; then
+    (cd "$dir" && exec timeout "$limit" "$@") >"$log.stdout" 2>"$log.stderr" || status=$?
+  else
+    (cd "$dir" && exec "$@") >"$log.stdout" 2>"$log.stderr" || status=$?
+  fi
   if [ "$status" -ne 0 ]; then
     echo "capsule: step $name failed with exit code $status; the end of its stderr:" >&2
     tail -n 20 "$log.stderr" >&2
@@ -63,10 +70,10 @@ run_step() {
 }
 
 cd "$scratch/work"
-run_step 01_clean.py 01-01_clean.py python scripts/01_clean.py --seed 7
-run_step '02 explore' 02-02-explore "$CAPSULE_RUNTIME_PYTHON" -m _capsule_notebook --kernel-python python 'notebooks/02 explore.ipynb'
-run_step figures 03-figures python -m plots --out 'it'"'"'s'
-run_step tables 04-tables sh tables.sh '$HOME'
+run_step 01_clean.py 01-01_clean.py . 0 python scripts/01_clean.py --seed 7
+run_step '02 explore' 02-02-explore . 0 "$CAPSULE_RUNTIME_PYTHON" -m _capsule_notebook --kernel-python python 'notebooks/02 explore.ipynb'
+run_step figures 03-figures . 0 python -m plots --out 'it'"'"'s'
+run_step tables 04-tables . 0 sh tables.sh '$HOME'
 
 # Outputs must stay removable by whoever runs the container (it writes as another user).
 umask 0000
