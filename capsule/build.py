@@ -51,6 +51,7 @@ from capsule.model import (
     OnDiskStatus,
     OutputEntry,
     Plan,
+    StepRun,
     SystemEnvironment,
 )
 from capsule.naming import RUNTIME_LOCK, RUNTIME_PYTHON_VARIABLE, RUNTIME_WHEELS, capsule_name
@@ -215,7 +216,7 @@ def _manifest(
     base_image, archive = image
     name = capsule_name(source)
     the_platform = platforms.platform_of(env.architecture)
-    _render_files(staging, name, base_image, the_plan, determinism.env, locks)
+    _render_files(staging, name, base_image, the_plan, determinism.env, locks, run.result.steps)
     (staging / "Dockerfile").write_text(
         dockerfile.render_dockerfile(
             name=name,
@@ -550,11 +551,14 @@ def _render_files(
     the_plan: Plan,
     env: tuple[tuple[str, str], ...],
     locks: tuple[Lock, Lock | None],
+    runs: tuple[StepRun, ...],
 ) -> None:
-    """Render the Dockerfile, run.sh and README.md of the capsule."""
+    """Render the Dockerfile, run.sh and README.md of the capsule; `runs` says how each step
+    ended (run.sh expects a step allowed to fail to fail the same way)."""
     the_lock, runtime_lock = locks
+    ended = {run.name: run.exit_code for run in runs}
     steps = [
-        runner.script_step(index, step, RUNTIME_PYTHON)
+        runner.script_step(index, step, RUNTIME_PYTHON, ended.get(step.name, 0))
         for index, step in enumerate(the_plan.steps, start=1)
     ]
     context = {

@@ -44,6 +44,9 @@ class Step:
     cwd: str = ""  # the folder it runs in, relative to the root; "" for the root itself
     timeout_s: int = 0  # how long it may run, in seconds; 0: no limit of its own
     env: tuple[tuple[str, str], ...] = ()  # plain settings it needs (name, value); never secrets
+    # Its failure is part of the analysis (a script the author keeps but cannot run): recorded,
+    # not an error, and a rerun must fail the same way.
+    allow_failure: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from capsule import environment, interpreters
+from capsule import environment, interpreters, runner
 from capsule import plan as plans
 from capsule.determinism import decide
 from capsule.errors import StepFailed
@@ -46,6 +46,7 @@ class Observation:
     data: tuple[str, ...]  # files read and never written, code left out
     outputs: tuple[str, ...]  # files some process wrote that the run left
     not_made: tuple[str, ...]  # files on disk that look like outputs, which no step wrote
+    failure: StepFailed | None = None  # the steps that failed (and are not allowed to), if any
 
 
 def observe(
@@ -57,8 +58,8 @@ def observe(
 ) -> Observation:
     """Run the candidate's steps once in a scratch copy and classify the files.
 
-    Raises StepFailed (every failing step at once) when a step fails; nothing of the analysis
-    folder is modified.
+    Every step runs even when one fails (the failures are in `failure`, each with the end of
+    its stderr); nothing of the analysis folder is modified.
     """
     host = dict(os.environ)
     determinism = decide(candidate, environment.git_state(root), host)
@@ -69,7 +70,7 @@ def observe(
         run = traced_run(
             scratch / "analysis",
             packaged,
-            dataclasses.replace(whole, steps=tuple(_redoing(step) for step in whole.steps)),
+            dataclasses.replace(whole, steps=tuple(_observed(step) for step in whole.steps)),
             place=scratch / "run",
             runtime=install_runtime(scratch),
             logs=scratch / "logs",
@@ -81,6 +82,7 @@ def observe(
         )
         written, read = seen(run)
         after = set(walk(run.paths.work))
+        failure = _failed(candidate.steps, run)
     outputs = sorted(written & after)
     data = sorted(rel for rel in read - written if rel in packaged and not plans.is_code(rel))
     not_made = sorted(
@@ -95,8 +97,25 @@ def observe(
         outputs=compact(set(outputs), universe),
     )
     return Observation(
-        plan=plan, data=tuple(data), outputs=tuple(outputs), not_made=tuple(not_made)
+        plan=plan,
+        data=tuple(data),
+        outputs=tuple(outputs),
+        not_made=tuple(not_made),
+        failure=failure,
     )
+
+
+def _failed(steps: tuple[Step, ...], run: TracedRun) -> StepFailed | None:
+    """Every step that failed and is not allowed to, as one error (None when none did)."""
+    allowed = {step.name for step in steps if step.allow_failure}
+    failures = [
+        runner.failure(
+            step, ended.exit_code, run.paths.logs.parent / ended.log_stderr, run.paths.work
+        )
+        for step, ended in zip(steps, run.result.steps, strict=True)
+        if ended.exit_code != 0 and step.name not in allowed
+    ]
+    return runner.all_failed(failures, len(steps)) if failures else None
 
 
 def propose(
@@ -115,14 +134,18 @@ def propose(
         plans.check_writable(root, force=force)
     candidate = plans.detect(root)
     interpreter = interpreters.resolve(python).path
-    try:
-        seen_run = observe(root, candidate, python=interpreter, on_step=on_step)
-    except StepFailed as error:
-        moved = from_own_folders(root, candidate, error)
-        if moved is None:
-            raise
+    seen_run = observe(root, candidate, python=interpreter, on_step=on_step)
+    moved = from_own_folders(root, candidate, seen_run.failure) if seen_run.failure else None
+    if moved:
         seen_run = observe(root, moved, python=interpreter, on_step=on_step)
     proposal = plans.propose(root, force=force, write=write, proposed=seen_run.plan)
+    if seen_run.failure is not None:
+        raise StepFailed(
+            (f"{root / plans.PLAN_FILE} was written, but " if write else "")
+            + seen_run.failure.message,
+            hint=seen_run.failure.hint,
+            failed=seen_run.failure.failed,
+        )
     return proposal, seen_run
 
 
@@ -180,8 +203,10 @@ def compact(chosen: set[str], universe: set[str]) -> tuple[str, ...]:
     return tuple(globs)
 
 
-def _redoing(step: Step) -> Step:
-    """The step as the observation runs it: a pipeline tool asked to redo everything."""
+def _observed(step: Step) -> Step:
+    """The step as the observation runs it: its failure does not stop the others, and a
+    pipeline tool is asked to redo everything."""
+    step = dataclasses.replace(step, allow_failure=True)
     if step.kind != "command" or not step.args:
         return step
     flag = FORCE_REDO.get(Path(step.args[0]).name)

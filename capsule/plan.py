@@ -19,7 +19,17 @@ PLAN_FILE = "capsule.toml"
 
 ANALYSIS_KEYS = ("title", "authors", "python", "source_date_epoch")
 FILES_KEYS = ("data", "outputs", "exclude", "allow_secrets")
-STEP_KEYS = ("name", "script", "notebook", "command", "args", "cwd", "timeout", "env")
+STEP_KEYS = (
+    "name",
+    "script",
+    "notebook",
+    "command",
+    "args",
+    "cwd",
+    "timeout",
+    "env",
+    "allow_failure",
+)
 TOP_KEYS = ("analysis", "files", "steps")
 
 DATA_FOLDERS = ("data", "raw", "input", "inputs", "dataset", "datasets")
@@ -430,9 +440,16 @@ def _with_options(root: Path, step: Step, raw: dict[str, Any], where: str) -> St
         raise PlanError(f"{where}: env must be a table of strings", hint='env = {LEVEL = "3"}')
     for variable, value in env.items():
         _check_setting(variable, value, where)
+    allowed = raw.get("allow_failure", False)
+    if not isinstance(allowed, bool):
+        raise PlanError(f"{where}: allow_failure must be true or false")
     cwd = Path(cwd).as_posix() if cwd else ""
     return replace(
-        step, cwd="" if cwd == "." else cwd, timeout_s=timeout, env=tuple(sorted(env.items()))
+        step,
+        cwd="" if cwd == "." else cwd,
+        timeout_s=timeout,
+        env=tuple(sorted(env.items())),
+        allow_failure=allowed,
     )
 
 

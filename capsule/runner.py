@@ -48,9 +48,10 @@ PYTHON2_MARKERS = {
     "Missing parentheses in call to 'exec'": "an exec statement",
     "multiple exception types must be parenthesized": "an `except X, e:` clause",
 }
-PYTHON2_HINT = (
-    "capsule runs analyses on Python 3: port the script (`2to3 -w FILE` does most of it), "
-    "or leave that step out of capsule.toml"
+PYTHON2_HINT = "capsule runs analyses on Python 3: port it (`2to3 -w FILE` does most of it)"
+ALLOW_FAILURE_HINT = (
+    "if the step is meant to fail (a script kept for the record), add one line under its "
+    "[[steps]] in capsule.toml, allow_failure = true, and verify will expect the same failure"
 )
 _TRACEBACK_PLACE = re.compile(r'File "([^"]+)", line (\d+)')
 
@@ -108,9 +109,12 @@ def step_argv(step: Step, python: str, runtime_python: str) -> tuple[str, ...]:
     return argv
 
 
-def script_step(index: int, step: Step, runtime_python: str) -> dict[str, object]:
-    """How run.sh runs a step: its name, log, folder (relative to work/), time limit and argv,
-    `python` standing for the analysis' interpreter; its env settings go in through `env`."""
+def script_step(
+    index: int, step: Step, runtime_python: str, expected_exit: int = 0
+) -> dict[str, object]:
+    """How run.sh runs a step: its name, log, folder (relative to work/), time limit, the exit
+    code the build's run ended with (not 0 only for a step allowed to fail) and argv, `python`
+    standing for the analysis' interpreter; its env settings go in through `env`."""
     argv = step_argv(step, "python", runtime_python)
     if step.env:
         argv = ("env", *(f"{name}={value}" for name, value in step.env), *argv)
@@ -119,6 +123,7 @@ def script_step(index: int, step: Step, runtime_python: str) -> dict[str, object
         "log": log_name(index, step),
         "cwd": step.cwd or ".",
         "timeout": step.timeout_s,
+        "expect": expected_exit if step.allow_failure else 0,
         "argv": argv,
     }
 
@@ -222,7 +227,7 @@ def run_steps(
         )
         current = after
     if failures:
-        raise _all_failed(failures, len(steps))
+        raise all_failed(failures, len(steps))
     return RunResult(steps=tuple(records), final=current, writer=writer)
 
 
@@ -292,8 +297,8 @@ def _run_one(
         return StepFailed(
             TIMED_OUT.format(step=step.name, seconds=step.timeout_s), hint=TIMED_OUT_HINT
         )
-    if done.returncode != 0:
-        return _failure(step, done.returncode, paths.logs / f"{log}.stderr", paths.work)
+    if done.returncode != 0 and not step.allow_failure:
+        return failure(step, done.returncode, paths.logs / f"{log}.stderr", paths.work)
     return done
 
 
@@ -304,14 +309,14 @@ def _portable(step: Step, argv: tuple[str, ...], python: str) -> tuple[str, ...]
     return tuple("python" if part == python else part for part in (*head, *argv[1:]))
 
 
-def _failure(step: Step, code: int, stderr_log: Path, work: Path) -> StepFailed:
-    """The error for a failed step: its name, exit code and the end of its stderr."""
+def failure(step: Step, code: int, stderr_log: Path, work: Path) -> StepFailed:
+    """The error for a failed step: its name, exit code, the end of its stderr, and a hint."""
     text = stderr_log.read_text(encoding="utf-8", errors="replace").replace(f"{work}/", "")
     tail = process.stderr_tail(text)
-    hint = "fix the step and build again"
+    hint = f"fix the step and build again; {ALLOW_FAILURE_HINT}"
     python2 = python2_code(text)
     if python2:
-        hint = f"{python2}: this is Python 2 code. " + PYTHON2_HINT
+        hint = f"{python2}: this is Python 2 code. {PYTHON2_HINT}; {ALLOW_FAILURE_HINT}"
     elif "ModuleNotFoundError" in tail:
         hint = (
             "the step's Python lacks a package: install it there, or point capsule at the "
@@ -325,7 +330,7 @@ def _failure(step: Step, code: int, stderr_log: Path, work: Path) -> StepFailed:
     )
 
 
-def _all_failed(failures: list[StepFailed], total: int) -> StepFailed:
+def all_failed(failures: list[StepFailed], total: int) -> StepFailed:
     """One error for every step that failed, each with the end of its stderr and its hint."""
     if len(failures) == 1:
         return failures[0]
@@ -333,7 +338,8 @@ def _all_failed(failures: list[StepFailed], total: int) -> StepFailed:
     return StepFailed(
         f"{len(failures)} of {total} steps failed (a step after a failed one may have needed "
         "what it would have written):\n\n" + "\n\n".join(parts),
-        hint="fix these steps and build again",
+        hint="fix these steps (each hint above says how); those meant to fail get "
+        "allow_failure = true under their [[steps]] in capsule.toml",
         failed=tuple(pair for failure in failures for pair in failure.failed),
     )
 

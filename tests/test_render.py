@@ -26,11 +26,20 @@ def test_shell_quoting_in_run_sh() -> None:
         name="n",
         capsule_version="0",
         env=(("TZ", "UTC"), ("WEIRD", "a b'c")),
-        steps=[{"name": "it's", "log": "01-it-s", "argv": ("python", "my script.py", "$HOME")}],
+        steps=[
+            {
+                "name": "it's",
+                "log": "01-it-s",
+                "cwd": "my part",
+                "timeout": 0,
+                "expect": 0,
+                "argv": ("python", "my script.py", "$HOME"),
+            }
+        ],
         runtime=None,
     )
     assert "export WEIRD='a b'\"'\"'c'" in text
-    assert "run_step 'it'\"'\"'s' 01-it-s python 'my script.py' '$HOME'" in text
+    assert "run_step 'it'\"'\"'s' 01-it-s 'my part' 0 0 python 'my script.py' '$HOME'" in text
 
 
 @pytest.mark.slow
