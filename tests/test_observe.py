@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
 from capsule.cli import main
@@ -246,3 +247,37 @@ def test_cwd_env_and_timeout_hold_in_the_container(
         verification = json.loads((report / "verification.json").read_text())
         with contextlib.suppress(Exception):
             docker_engine.images.remove(verification["image_id"], force=True)
+
+
+def notebook(kernel: str, *sources: str) -> str:
+    """A notebook whose kernelspec names `kernel`, with one code cell per source."""
+    book = nbformat.v4.new_notebook()
+    book.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    book.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    return str(nbformat.writes(book))
+
+
+@pytest.mark.slow
+def test_a_notebook_book_with_a_foreign_kernel_and_an_old_edition(
+    make_project: MakeProject, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The author's own conda kernel is not needed: the notebook runs on the analysis' Python.
+    The old edition's copy of the chapter is left out."""
+    chapter = notebook(
+        "conda-env-causal-glory-py",
+        "import csv\nrows = list(csv.reader(open('../data/counts.csv')))",
+        "open('summary.txt', 'w').write(f'{len(rows)} rows\\n')",
+    )
+    source = make_project(
+        {
+            "chapters/intro.ipynb": chapter,
+            "old-edition/intro.ipynb": notebook("python2", "print 'old'"),
+            "data/counts.csv": "a,1\nb,2\n",
+        }
+    )
+    plan, built, said = init_build_verify(source, tmp_path, capsys)
+    assert plan["steps"] == [{"name": "intro", "notebook": "chapters/intro.ipynb"}]
+    assert "no steps looked for in: old-edition/ (an old copy)" in said
+    assert plan["files"]["data"] == ["data/**"]
+    assert plan["files"]["outputs"] == ["chapters/summary.txt"]
+    assert [o["path"] for o in built["outputs"]] == ["chapters/summary.txt"]
