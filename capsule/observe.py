@@ -31,11 +31,9 @@ from capsule.scratch import TracedRun, copy_sources, install_runtime, traced_run
 FORCE_REDO = {"make": "-B", "snakemake": "--forceall"}
 # What an output the run did not make looks like (figures, tables, documents).
 OUTPUT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".tif", ".tiff", ".html")
-MIN_SUFFIX_GROUP = 2
+MIN_SUFFIX_GROUP = 2  # files of one suffix in one folder written as a `folder/*.suffix` glob
 # What Python says of a relative path that is not there (FileNotFoundError, open()).
-_MISSING_FILE = re.compile(
-    r"No such file or directory: '([^'/][^']*)'"
-)  # files of one suffix in one folder written as a `folder/*.suffix` glob
+_MISSING_FILE = re.compile(r"No such file or directory: '([^'/][^']*)'")
 
 
 @dataclass(frozen=True)
