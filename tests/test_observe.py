@@ -281,3 +281,37 @@ def test_a_notebook_book_with_a_foreign_kernel_and_an_old_edition(
     assert plan["files"]["data"] == ["data/**"]
     assert plan["files"]["outputs"] == ["chapters/summary.txt"]
     assert [o["path"] for o in built["outputs"]] == ["chapters/summary.txt"]
+
+
+RUN_NOTEBOOK = """
+    # What `jupyter nbconvert --to notebook --execute` does: nbclient, the notebook's own
+    # kernelspec (python3), the executed notebook written out.
+    import nbclient, nbformat
+    book = nbformat.read("plot.ipynb", as_version=4)
+    nbclient.NotebookClient(book, kernel_name="python3", timeout=300, record_timing=False).execute()
+    nbformat.write(book, "executed.ipynb")
+"""
+
+
+@pytest.mark.slow
+def test_a_notebook_executed_by_a_command_step_keeps_its_inline_figures(
+    make_project: MakeProject, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """capsule's plt.show() backend is for scripts: a kernel that the step's own client starts
+    shows its figures inline, as it would without capsule."""
+    source = make_project(
+        {
+            "run.py": RUN_NOTEBOOK,
+            "plot.ipynb": notebook(
+                "python3",
+                "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()",
+            ),
+        }
+    )
+    plan, built, _said = init_build_verify(source, tmp_path, capsys)
+    assert plan["steps"] == [{"name": "run", "script": "run.py"}]
+    assert plan["files"]["outputs"] == ["executed.ipynb"]
+    executed = nbformat.reads((tmp_path / "seen.capsule/expected/executed.ipynb").read_text(), 4)
+    shown = [out for out in executed.cells[0].outputs if "image/png" in out.get("data", {})]
+    assert len(shown) == 1
+    assert not any(o["path"].startswith("shown/") for o in built["outputs"])

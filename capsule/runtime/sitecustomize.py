@@ -346,7 +346,37 @@ def _chain_next_sitecustomize() -> None:
             return
 
 
+_SHOW_BACKEND = "module://_capsule_show"  # the determinism env's MPLBACKEND
+_INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def _is_kernel() -> bool:
+    """Whether this process is a Jupyter kernel (`python -m ipykernel_launcher -f FILE`)."""
+    argv = getattr(sys, "orig_argv", None)  # Python 3.10+: the whole command line
+    if argv is not None:
+        return any(arg in ("ipykernel_launcher", "ipykernel", "_capsule_kernel") for arg in argv)
+    # 3.8 and 3.9 do not say which module -m runs yet: a kernel's connection file is its mark
+    args = sys.argv
+    return args[:1] == ["-m"] and any(
+        flag == "-f" and os.path.basename(value).startswith("kernel-") and value.endswith(".json")
+        for flag, value in zip(args, args[1:])
+    )
+
+
+def _inline_in_kernels() -> None:
+    """A kernel shows figures inline, as it does without capsule, whoever started it (capsule's
+    notebook client, or `jupyter nbconvert --execute` and papermill in a command step): the
+    plt.show() backend of the determinism env is for scripts."""
+    if os.environ.get("MPLBACKEND") != _SHOW_BACKEND or not _is_kernel():
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib_inline") is not None:
+        os.environ["MPLBACKEND"] = _INLINE_BACKEND
+
+
 if _TRACER is not None:
     atexit.register(_write_record)
     sys.addaudithook(_TRACER.hook)
+_inline_in_kernels()
 _chain_next_sitecustomize()
