@@ -558,7 +558,7 @@ def _render_files(
     the_lock, runtime_lock = locks
     ended = {run.name: run.exit_code for run in runs}
     steps = [
-        runner.script_step(index, step, RUNTIME_PYTHON, ended.get(step.name, 0))
+        runner.shell_step(index, step, RUNTIME_PYTHON, ended.get(step.name, 0))
         for index, step in enumerate(the_plan.steps, start=1)
     ]
     context = {

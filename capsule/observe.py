@@ -108,7 +108,7 @@ def _failed(steps: tuple[Step, ...], run: TracedRun) -> StepFailed | None:
     allowed = {step.name for step in steps if step.allow_failure}
     failures = [
         runner.failure(
-            step, ended.exit_code, run.paths.logs.parent / ended.log_stderr, run.paths.work
+            step, ended.exit_code, run.paths.logs / Path(ended.log_stderr).name, run.paths.work
         )
         for step, ended in zip(steps, run.result.steps, strict=True)
         if ended.exit_code != 0 and step.name not in allowed

@@ -254,7 +254,9 @@ def _detect_steps(root: Path, files: list[str]) -> list[Step]:
         return [Step(name="make", kind="command", args=("make",))]
     if (root / "Snakefile").is_file():
         return [Step(name="snakemake", kind="command", args=SNAKEMAKE)]
-    candidates = [rel for rel in files if rel.endswith((".py", ".ipynb")) and not left_out_by(rel)]
+    candidates = [
+        rel for rel in files if rel.endswith((".py", ".ipynb")) and not _left_out_folder(rel)[0]
+    ]
     for found in (
         _numbered(candidates),
         sorted((rel for rel in candidates if _MAKES_ONE.match(_name(rel))), key=_natural),
@@ -270,19 +272,20 @@ def left_out(files: list[str]) -> dict[str, str]:
     """The folders no step was looked for in (folder -> why), outermost only."""
     found: dict[str, str] = {}
     for rel in files:
-        parts = rel.split("/")[:-1]
-        for depth in range(1, len(parts) + 1):
-            folder = "/".join(parts[:depth])
-            why = _not_analysis(parts[depth - 1])
-            if why:
-                found.setdefault(folder, why)
-                break
+        folder, why = _left_out_folder(rel)
+        if folder:
+            found.setdefault(folder, why)
     return found
 
 
-def left_out_by(rel: str) -> str:
-    """Why no step is looked for in the folder of `rel` ("" if one is)."""
-    return next((why for part in rel.split("/")[:-1] if (why := _not_analysis(part))), "")
+def _left_out_folder(rel: str) -> tuple[str, str]:
+    """The outermost folder of `rel` that is not the analysis, and why; ("", "") if none is."""
+    parts = rel.split("/")[:-1]
+    for depth, part in enumerate(parts, start=1):
+        why = _not_analysis(part)
+        if why:
+            return "/".join(parts[:depth]), why
+    return "", ""
 
 
 def _not_analysis(folder: str) -> str:

@@ -109,7 +109,7 @@ def step_argv(step: Step, python: str, runtime_python: str) -> tuple[str, ...]:
     return argv
 
 
-def script_step(
+def shell_step(
     index: int, step: Step, runtime_python: str, expected_exit: int = 0
 ) -> dict[str, object]:
     """How run.sh runs a step: its name, log, folder (relative to work/), time limit, the exit

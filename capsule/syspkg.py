@@ -150,6 +150,12 @@ def deb_name(name: str, version: str, architecture: str) -> str:
     return f"{name}_{version.replace(':', '%3a')}_{architecture}.deb"
 
 
+def deb_version(filename: str) -> str:
+    """The version in a .deb's file name (name_version_arch.deb), the epoch's %3a decoded."""
+    parts = filename.removesuffix(".deb").split("_")
+    return parts[1].replace("%3a", ":") if len(parts) == 3 else ""
+
+
 def _fields(stanza: str) -> dict[str, str]:
     """The fields of one stanza; continuation lines are dropped (only one-line fields are used)."""
     fields: dict[str, str] = {}

@@ -90,10 +90,11 @@ def describe(
         for name, files in files_of.items()
         if any(not path.startswith(CONFIGURATION) for path in files)
     }
+    assumed = _python_image(database) if base is None else set()
     needed = {
         p.name
         for p in syspkg.missing_from(database.closure(files_of), base)
-        if base is not None or p.name not in _python_image(database)
+        if p.name not in assumed
     }
     packages = tuple(
         SystemPackage(
@@ -154,14 +155,8 @@ def _vendored(package: SystemPackage, deb: Path | None) -> SystemPackage:
     """The package with the .deb vendored for it, and that .deb's version if it differs."""
     if deb is None:
         return package
-    version = deb_version(deb.name)
+    version = syspkg.deb_version(deb.name)
     return replace(package, deb=deb.name, deb_version="" if version == package.version else version)
-
-
-def deb_version(filename: str) -> str:
-    """The version in a .deb's file name (name_version_arch.deb), the epoch's %3a decoded."""
-    parts = filename.removesuffix(".deb").split("_")
-    return parts[1].replace("%3a", ":") if len(parts) == 3 else ""
 
 
 def os_release() -> str:
@@ -171,12 +166,6 @@ def os_release() -> str:
     except OSError:
         return ""
     return " ".join(v for v in (fields.get("ID", ""), fields.get("VERSION_ID", "")) if v)
-
-
-def fonts(system: SystemEnvironment) -> tuple[str, ...]:
-    """The font files the run opened, owned or not, sorted."""
-    paths = [f for p in system.packages for f in p.files] + [u.path for u in system.unowned]
-    return tuple(sorted(p for p in paths if p.lower().endswith(FONT_SUFFIXES)))
 
 
 def reported(unowned: Iterable[UnownedFile]) -> list[UnownedFile]:

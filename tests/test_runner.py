@@ -12,7 +12,14 @@ from capsule.determinism import decide
 from capsule.errors import StepFailed
 from capsule.hashing import snapshot
 from capsule.model import Determinism, Plan, Step
-from capsule.runner import RunPaths, log_name, run_steps, step_argv, step_environment
+from capsule.runner import (
+    RunPaths,
+    RunResult,
+    log_name,
+    run_steps,
+    step_argv,
+    step_environment,
+)
 
 PYTHON = "/opt/analysis/bin/python3"
 RUNTIME_PYTHON = "/opt/capsule/bin/python3"  # capsule's own, which runs the notebook client
@@ -108,6 +115,18 @@ def test_step_environment_without_host_variables(tmp_path: Path) -> None:
     assert not {"HOME", "USER", "LOGNAME", "TMPDIR"} & set(env)
 
 
+def run_all(paths: RunPaths, steps: tuple[Step, ...]) -> RunResult:
+    """Run the steps in paths.work with this Python, the fixed settings and nothing of the host."""
+    return run_steps(
+        steps,
+        paths=paths,
+        python=sys.executable,
+        determinism=DETERMINISM,
+        packaged=snapshot(paths.work),
+        host={},
+    )
+
+
 def script(name: str) -> Step:
     """A script step named after its file."""
     return Step(name=name, kind="script", path=name)
@@ -187,14 +206,7 @@ def test_a_failing_step_raises_with_the_end_of_its_stderr(tmp_path: Path) -> Non
     never = paths.work / "never.py"
     never.write_text("open('ran', 'w')\n", encoding="utf-8")
     with pytest.raises(StepFailed) as raised:
-        run_steps(
-            (script("ok.py"), script("bad.py"), script("never.py")),
-            paths=paths,
-            python=sys.executable,
-            determinism=DETERMINISM,
-            packaged=snapshot(paths.work),
-            host={},
-        )
+        run_all(paths, (script("ok.py"), script("bad.py"), script("never.py")))
     message = raised.value.message
     assert message.startswith("step 'bad.py' failed with exit code 3")
     assert message.endswith("ValueError: the last words")
@@ -209,14 +221,7 @@ def test_every_failing_step_is_said_at_once_and_python_2_by_name(tmp_path: Path)
     (paths.work / "figure-2.py").write_text("x = 1\nprint 'old'\n", encoding="utf-8")
     (paths.work / "figure-3.py").write_text("raise SystemExit('no data')\n", encoding="utf-8")
     with pytest.raises(StepFailed) as raised:
-        run_steps(
-            tuple(script(f"figure-{n}.py") for n in (1, 2, 3)),
-            paths=paths,
-            python=sys.executable,
-            determinism=DETERMINISM,
-            packaged=snapshot(paths.work),
-            host={},
-        )
+        run_all(paths, tuple(script(f"figure-{n}.py") for n in (1, 2, 3)))
     message = raised.value.message
     assert message.startswith("2 of 3 steps failed")
     assert "step 'figure-2.py' failed" in message and "step 'figure-3.py' failed" in message
@@ -244,14 +249,7 @@ def test_a_silent_failure_says_so(tmp_path: Path) -> None:
     paths = run_paths(tmp_path)
     (paths.work / "a.py").write_text("raise SystemExit(1)\n", encoding="utf-8")
     with pytest.raises(StepFailed, match="wrote nothing to stderr"):
-        run_steps(
-            (script("a.py"),),
-            paths=paths,
-            python=sys.executable,
-            determinism=DETERMINISM,
-            packaged=snapshot(paths.work),
-            host={},
-        )
+        run_all(paths, (script("a.py"),))
 
 
 def test_a_step_runs_in_its_folder_with_its_settings(tmp_path: Path) -> None:
@@ -262,14 +260,7 @@ def test_a_step_runs_in_its_folder_with_its_settings(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     step = Step(name="w", kind="script", path="part/where.py", cwd="part", env=(("LEVEL", "3"),))
-    result = run_steps(
-        (step,),
-        paths=paths,
-        python=sys.executable,
-        determinism=DETERMINISM,
-        packaged=snapshot(paths.work),
-        host={},
-    )
+    result = run_all(paths, (step,))
     assert result.steps[0].wrote == ("part/here.txt",)
     assert (paths.work / "part" / "here.txt").read_text() == f"{paths.work / 'part'} 3"
     assert result.steps[0].argv == ("python", "where.py")  # named from its folder
@@ -280,12 +271,5 @@ def test_a_step_past_its_time_limit_is_stopped_and_said(tmp_path: Path) -> None:
     (paths.work / "slow.py").write_text("import time\ntime.sleep(60)\n", encoding="utf-8")
     step = Step(name="slow", kind="script", path="slow.py", timeout_s=1)
     with pytest.raises(StepFailed, match=r"'slow' ran past its time limit of 1 s") as raised:
-        run_steps(
-            (step,),
-            paths=paths,
-            python=sys.executable,
-            determinism=DETERMINISM,
-            packaged=snapshot(paths.work),
-            host={},
-        )
+        run_all(paths, (step,))
     assert "timeout" in raised.value.hint

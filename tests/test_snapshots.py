@@ -62,7 +62,7 @@ def context(
         "tag": f"capsule/{name}",
         "env": decide(PLAN, None, {"OPENBLAS_CORETYPE": "Haswell"}).env,
         "steps": [
-            runner.script_step(index, step, RUNTIME_PYTHON)
+            runner.shell_step(index, step, RUNTIME_PYTHON)
             for index, step in enumerate(PLAN.steps, start=1)
         ],
         "plan": PLAN,
