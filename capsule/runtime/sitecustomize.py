@@ -375,8 +375,32 @@ def _inline_in_kernels() -> None:
         os.environ["MPLBACKEND"] = _INLINE_BACKEND
 
 
+def _record_when_terminated() -> None:
+    """A kernel's record is written when it is stopped with SIGTERM, too.
+
+    The client that started it (nbclient, for `jupyter nbconvert --execute` or papermill) asks
+    it to shut down and sends SIGTERM when it is slow to: the record, written at exit, was then
+    lost, and with it the packages the notebook imported. A disposition set before (ignored,
+    or a handler) is left alone.
+    """
+    if _TRACER is None or not _is_kernel():
+        return
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def terminated(signum: int, _frame: object) -> None:
+        _write_record()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)  # then end as SIGTERM ends it
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
 if _TRACER is not None:
     atexit.register(_write_record)
     sys.addaudithook(_TRACER.hook)
 _inline_in_kernels()
+_record_when_terminated()
 _chain_next_sitecustomize()

@@ -3,12 +3,18 @@ under every supported Python."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 from capsule.provenance import TraceRecord, read_records
 
-from .conftest import named_events, run_runtime
+from .conftest import RUNTIME, named_events, run_runtime
 
 STEP = textwrap.dedent(
     """
@@ -136,3 +142,35 @@ def test_a_child_process_gets_its_own_record(tmp_path: Path, python: str) -> Non
     pids = {record.pid for record in (first, second)}
     assert len(pids) == 2
     assert {first.ppid, second.ppid} & pids  # one is the other's parent
+
+
+def test_a_kernel_stopped_with_sigterm_still_writes_its_record(tmp_path: Path) -> None:
+    """nbclient (jupyter nbconvert, papermill) sends SIGTERM to a kernel slow to shut down: the
+    record, and the modules the notebook imported, must not be lost with it."""
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    connection = tmp_path / "kernel-sigterm-test.json"
+    kernel = subprocess.Popen(
+        [sys.executable, "-m", "ipykernel_launcher", "-f", str(connection)],
+        cwd=tmp_path,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "PYTHONPATH": str(RUNTIME),
+            "CAPSULE_TRACE_DIR": str(trace),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not connection.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert connection.exists(), "the kernel did not start"
+        time.sleep(1)  # past start-up, where the handler is set
+        kernel.send_signal(signal.SIGTERM)
+        assert kernel.wait(timeout=30) == -signal.SIGTERM  # it still ends as SIGTERM ends it
+    finally:
+        kernel.kill()
+    record = json.loads((trace / f"process-{kernel.pid}.json").read_text())
+    assert "ipykernel" in record["modules"]
